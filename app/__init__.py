@@ -1,0 +1,29 @@
+"""hookrelay's Flask side. Importing this package does nothing; `create_app` builds the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.config import Settings
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the ingest and results API for `settings` (default: from the environment)."""
+    from app import cli
+    from app.api import register
+    from app.runtime import Runtime
+
+    settings = settings or Settings.from_env()
+    flask_app = Flask(__name__)
+    flask_app.config.update(
+        # Room for a full batch of maximum-size payloads plus the JSON around them.
+        MAX_CONTENT_LENGTH=settings.max_payload_bytes * 20 + 64 * 1024,
+        **overrides,
+    )
+    flask_app.json.sort_keys = False  # type: ignore[attr-defined]
+    flask_app.extensions["hookrelay"] = Runtime.start(settings)
+    register(flask_app)
+    cli.register(flask_app)
+    return flask_app

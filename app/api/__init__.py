@@ -1,0 +1,13 @@
+"""Thin HTTP layer: parse, call one service, commit, enqueue, respond."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from app.api import deliveries, errors, ingest
+
+    errors.register(app)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(deliveries.bp)

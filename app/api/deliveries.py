@@ -1,0 +1,42 @@
+"""The results endpoint: `GET /api/deliveries/{deliveryId}` for the API key's environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from sqlalchemy import select
+
+from app.api.context import runtime
+from app.errors import not_found
+from app.models import Attempt, Delivery
+from app.serializers import attempt_json, delivery_json
+from app.services.auth import authenticate_api_key, bearer_token
+
+bp = Blueprint("deliveries", __name__)
+
+
+@bp.get("/api/deliveries/<delivery_id>")
+def get_delivery(delivery_id: str) -> dict[str, Any]:
+    token = bearer_token(request.headers.get("Authorization"))
+    with runtime().sessions() as session:
+        api_key = authenticate_api_key(session, token)
+        delivery = session.scalar(
+            select(Delivery).where(
+                Delivery.id == delivery_id,
+                Delivery.workspace_id == api_key.workspace_id,
+                Delivery.environment_id == api_key.environment_id,
+            )
+        )
+        if delivery is None:
+            raise not_found("Delivery")
+        include = set(request.args.get("include", "").split(","))
+        body = delivery_json(delivery, include_payload="payload" in include)
+        if "attempts" in include:
+            attempts = session.scalars(
+                select(Attempt)
+                .where(Attempt.delivery_id == delivery.id)
+                .order_by(Attempt.attempt_number)
+            )
+            body["attempts"] = [attempt_json(a) for a in attempts]
+        return body

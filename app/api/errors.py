@@ -1,0 +1,72 @@
+"""Every error leaves as `{"error": {"code", "message"}}`: no HTML page, no stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, TimeoutError
+from werkzeug.exceptions import HTTPException
+
+from app.errors import APIError, error_body
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error_body(code, message))
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(APIError)
+    def api_error(exc: APIError) -> Response:
+        return _json(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = "request body too large"
+        return _json(status, HTTP_CODES.get(status, "internal_error"), message)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError) -> Response:
+        text = str(exc.orig).lower()
+        if "statement timeout" in text or "canceling statement" in text or "locked" in text:
+            return _json(
+                504, "ingest_timeout", "the database did not answer in time; safe to retry"
+            )
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return _json(
+            503, "unavailable", "the database is unavailable; retry later", {"Retry-After": "1"}
+        )
+
+    @app.errorhandler(TimeoutError)
+    def pool_timeout(_exc: TimeoutError) -> Response:
+        return _json(
+            503,
+            "unavailable",
+            "no database connection available; retry later",
+            {"Retry-After": "1"},
+        )
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return _json(500, "internal_error", "internal error")

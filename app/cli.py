@@ -1,0 +1,80 @@
+"""Operator commands: `flask --app app bootstrap` and `flask --app app endpoint create`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.runtime import Runtime
+from app.serializers import endpoint_json
+from app.services.workspaces import create_endpoint, create_workspace
+
+
+def _runtime(app: Flask) -> Runtime:
+    rt: Runtime = app.extensions["hookrelay"]
+    return rt
+
+
+def _emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("bootstrap")
+    @click.option("--name", default="Default workspace", show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    def bootstrap(name: str, as_json: bool) -> None:
+        """Create a workspace, its default environment, an API key and a management token."""
+        rt = _runtime(app)
+        with rt.sessions.begin() as session:
+            created = create_workspace(session, name, rt.settings.region)
+        _emit(
+            {
+                "workspaceId": created.workspace_id,
+                "environmentId": created.environment_id,
+                "apiKey": created.api_key,
+                "managementToken": created.management_token,
+            },
+            as_json,
+        )
+
+    endpoint = AppGroup("endpoint", help="Manage endpoints.")
+
+    @endpoint.command("create")
+    @click.option("--workspace", "workspace_id", required=True, help="Workspace id (ws_...).")
+    @click.option("--url", required=True, help="http(s) URL that receives the webhooks.")
+    @click.option("--description")
+    @click.option("--timeout", type=float, help="Per-attempt timeout in seconds.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the Endpoint object as JSON.")
+    def create(
+        workspace_id: str, url: str, description: str | None, timeout: float | None, as_json: bool
+    ) -> None:
+        """Create an endpoint and print it, signing secret included."""
+        from app.errors import APIError
+
+        rt = _runtime(app)
+        config = {"timeout": timeout} if timeout else {}
+        try:
+            with rt.sessions.begin() as session:
+                created = create_endpoint(
+                    session,
+                    workspace_id,
+                    url,
+                    config=config,
+                    description=description,
+                    allow_private=rt.settings.allow_private_destinations,
+                )
+                data = endpoint_json(created)
+        except APIError as exc:
+            raise click.ClickException(exc.message) from exc
+        _emit(data, as_json)
+
+    app.cli.add_command(endpoint)

@@ -1,0 +1,122 @@
+"""Settings: every environment variable mapped once, typed, with its default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# About a day in total, growing quickly at first: a blip is retried within seconds, an outage
+# of hours still gets a delivery once the endpoint returns (Svix uses a similar ladder).
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+DEFAULT_DATA_DIR = "var"
+
+
+class ConfigError(ValueError):
+    """A setting has a value hookrelay cannot use."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the `postgres://` and `postgresql://` forms platforms hand out to psycopg 3."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def parse_retry_schedule(raw: str) -> tuple[float, ...]:
+    """Parse `1,1,1` (seconds before each retry) into a tuple; empty means no retries."""
+    if not raw.strip():
+        return ()
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigError(
+            f"HOOKRELAY_RETRY_SCHEDULE must be comma-separated seconds: {raw!r}"
+        ) from exc
+    if any(delay < 0 for delay in delays):
+        raise ConfigError("HOOKRELAY_RETRY_SCHEDULE must not hold negative delays")
+    return delays
+
+
+def _bool(raw: str | None, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"not a boolean: {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number: {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one hookrelay process."""
+
+    database_url: str
+    broker_url: str
+    port: int = 8000
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    allow_private_destinations: bool = False
+    max_payload_bytes: int = 256 * 1024
+    delivery_timeout: float = 15.0
+    ingest_timeout: float = 5.0
+    scheduler_interval: float = 1.0
+    requeue_after: float = 60.0
+    queue_name: str = "hookrelay"
+    region: str = "us"
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+
+    @property
+    def embedded(self) -> bool:
+        """True on the serverless default: SQLite and the SQLAlchemy broker transport."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a worker owns a delivery: its whole attempt plus a margin."""
+        return self.delivery_timeout + 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from the environment (12-factor)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("HOOKRELAY_DATA_DIR") or DEFAULT_DATA_DIR)
+        database_url = normalize_database_url(
+            env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'hookrelay.db'}"
+        )
+        broker_url = env.get("BROKER_URL") or f"sqla+sqlite:///{data_dir / 'broker.db'}"
+        region = env.get("HOOKRELAY_REGION") or "us"
+        if len(region) != 2 or not region.isalpha() or not region.islower():
+            raise ConfigError("HOOKRELAY_REGION must be two lowercase letters")
+        return cls(
+            database_url=database_url,
+            broker_url=broker_url,
+            port=int(_number(env, "PORT", 8000)),
+            retry_schedule=parse_retry_schedule(env["HOOKRELAY_RETRY_SCHEDULE"])
+            if "HOOKRELAY_RETRY_SCHEDULE" in env
+            else DEFAULT_RETRY_SCHEDULE,
+            allow_private_destinations=_bool(
+                env.get("HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS"), default=False
+            ),
+            max_payload_bytes=int(_number(env, "HOOKRELAY_MAX_PAYLOAD_BYTES", 256 * 1024)),
+            delivery_timeout=_number(env, "HOOKRELAY_DELIVERY_TIMEOUT", 15.0),
+            ingest_timeout=_number(env, "HOOKRELAY_INGEST_TIMEOUT", 5.0),
+            scheduler_interval=_number(env, "HOOKRELAY_SCHEDULER_INTERVAL", 1.0),
+            requeue_after=_number(env, "HOOKRELAY_REQUEUE_AFTER", 60.0),
+            queue_name=env.get("HOOKRELAY_QUEUE") or "hookrelay",
+            region=region,
+            data_dir=data_dir,
+        )

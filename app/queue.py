@@ -1,0 +1,87 @@
+"""The queue between store and deliver: Celery configuration and best-effort publishing.
+
+Publishing is a notification, not the record: the delivery row is committed first, and a
+publish that fails is repaired by the scheduler, which re-enqueues what was never picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Celery
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+DELIVER_TASK = "deliveries.deliver"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for every process that publishes or consumes."""
+    transport_options: dict[str, Any] = {}
+    if settings.broker_url.startswith("sqla+"):
+        transport_options = {"connect_args": {"timeout": 30}}
+    elif settings.broker_url.startswith(("amqp", "pyamqp")):
+        # Publisher confirms: send_task returns only once RabbitMQ has the message.
+        transport_options = {"confirm_publish": True}
+    elif settings.broker_url.startswith(("redis", "rediss")):
+        # Unacknowledged messages of a dead worker come back after this; the scheduler's
+        # lease reclaim usually gets there first, and the claim makes the duplicate a no-op.
+        transport_options = {"visibility_timeout": 3600}
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 3,
+        "task_default_queue": settings.queue_name,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        # Acknowledge after the attempt is recorded, and hand the message back if the worker
+        # process dies mid-attempt: together with leases, a crash never loses a delivery.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 4,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0.1,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+    }
+
+
+def make_celery(settings: Settings, name: str = "hookrelay") -> Celery:
+    celery = Celery(name, set_as_current=False)
+    celery.conf.update(celery_config(settings))
+    return celery
+
+
+class Publisher:
+    """Publishes one `deliveries.deliver` task per delivery id, never raising."""
+
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+
+    def publish(self, delivery_ids: Iterable[str]) -> int:
+        """Return how many were published; failures are logged and left to the scheduler."""
+        ids = list(delivery_ids)
+        if not ids:
+            return 0
+        sent = 0
+        try:
+            with self._celery.producer_or_acquire() as producer:
+                for delivery_id in ids:
+                    self._celery.send_task(DELIVER_TASK, args=[delivery_id], producer=producer)
+                    sent += 1
+        except Exception:
+            log.warning(
+                "enqueue failed; the scheduler will re-enqueue", extra={"count": len(ids) - sent}
+            )
+        return sent

@@ -1,0 +1,145 @@
+"""The outbound HTTP client: pooled, bounded in time and size, never redirected, SSRF-guarded."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from requests_hardened import Config, HTTPSession
+from requests_hardened.ip_filter import InvalidIPAddress
+
+from app.retry import AttemptResult
+
+EXCERPT_BYTES = 4096
+USER_AGENT = "hookrelay/0.1"
+
+
+class DestinationRefused(Exception):
+    """The URL points somewhere hookrelay must not send to."""
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    timeout: float = 15.0
+
+
+def is_forbidden_address(address: str) -> bool:
+    """Loopback, RFC 1918, link-local (metadata), CG-NAT, multicast, reserved, IPv6 local."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or ip in ipaddress.ip_network("100.64.0.0/10")
+    )
+
+
+def check_destination(url: str, allow_private: bool) -> None:
+    """Refuse a URL that is not http(s) or whose host resolves to a forbidden address.
+
+    Used when an endpoint is saved; the sender checks again at connect time, on the address
+    it actually connects to, because DNS can change between the two.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DestinationRefused("URL must be an absolute http or https URL")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return  # unresolvable now; the send-time check decides later
+    for info in infos:
+        if is_forbidden_address(str(info[4][0])):
+            raise DestinationRefused("URL resolves to a private or reserved address")
+
+
+class Sender:
+    """Sends one attempt. One pooled session per thread (urllib3 pools are per session)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self._config = Config(
+            ip_filter_enable=not allow_private,
+            ip_filter_allow_loopback_ips=False,
+            never_redirect=True,
+            default_timeout=(5.0, 15.0),
+            user_agent_override=USER_AGENT,
+        )
+        self._allow_private = allow_private
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = HTTPSession(self._config)
+            self._local.session = session
+        return session
+
+    def send(self, request: OutboundRequest) -> AttemptResult:
+        """POST once; every failure mode comes back as an AttemptResult, never raised."""
+        started = time.monotonic()
+        deadline = started + request.timeout
+        try:
+            check_destination(request.url, allow_private=True)  # scheme and host only
+            response = self._session().post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                auth=request.auth,
+                timeout=(min(5.0, request.timeout), request.timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except (InvalidIPAddress, DestinationRefused) as exc:
+            return AttemptResult(error=f"destination refused: {exc}", refused=True)
+        except requests.Timeout:
+            return AttemptResult(error="timeout", response_time_ms=_ms(started))
+        except requests.RequestException as exc:
+            return AttemptResult(error=_describe(exc), response_time_ms=_ms(started))
+        with response:
+            excerpt, error = _read_excerpt(response, deadline)
+            return AttemptResult(
+                status_code=response.status_code,
+                error=error,
+                response_time_ms=_ms(started),
+                body_excerpt=excerpt,
+                retry_after=response.headers.get("Retry-After"),
+            )
+
+
+def _read_excerpt(response: requests.Response, deadline: float) -> tuple[str, str | None]:
+    """Read at most EXCERPT_BYTES of the body, and stop reading at the attempt's deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= EXCERPT_BYTES or time.monotonic() > deadline:
+                break
+    except requests.RequestException as exc:
+        return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace"), _describe(exc)
+    return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace"), None
+
+
+def _describe(exc: Exception) -> str:
+    # Only the exception class and a bounded message: never echo large bodies into errors.
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

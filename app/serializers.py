@@ -1,0 +1,77 @@
+"""Stored rows to the contract's JSON objects (camelCase, ISO-8601 UTC)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from app.models import Attempt, Delivery, Endpoint
+
+FINAL_STATUSES = ("delivered", "failed", "dead_letter")
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def delivery_json(delivery: Delivery, include_payload: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": delivery.id,
+        "idempotencyKey": delivery.idempotency_key,
+        "endpointId": delivery.endpoint_id,
+        "status": delivery.status,
+        "totalAttempts": delivery.attempts,
+        "firstAttemptAt": iso(delivery.first_attempt_at),
+        "deliveredAt": iso(delivery.delivered_at),
+        "nextRetryAt": iso(delivery.next_attempt_at)
+        if delivery.status == "scheduled_retry"
+        else None,
+        "hasPayload": delivery.payload is not None,
+        "createdAt": iso(delivery.created_at),
+        "updatedAt": iso(delivery.updated_at),
+    }
+    if include_payload:
+        body["payload"] = payload_envelope(delivery)
+    return body
+
+
+def payload_envelope(delivery: Delivery) -> dict[str, Any]:
+    if delivery.payload is None:
+        return {"status": "not_found" if delivery.status in FINAL_STATUSES else "processing"}
+    try:
+        data = json.loads(delivery.payload)
+    except ValueError:
+        return {"status": "error"}
+    return {"status": "available", "data": data, "contentType": "application/json"}
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "attemptNumber": attempt.attempt_number,
+        "status": attempt.status,
+        "responseStatusCode": attempt.response_status_code,
+        "responseTimeMs": attempt.response_time_ms,
+        "errorMessage": attempt.error_message,
+        "createdAt": iso(attempt.created_at),
+    }
+
+
+def endpoint_json(endpoint: Endpoint, include_secret: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "isActive": endpoint.is_active,
+        "type": endpoint.type,
+        "config": endpoint.config or {},
+        "metadata": endpoint.metadata_ or {},
+        "createdAt": iso(endpoint.created_at),
+        "updatedAt": iso(endpoint.updated_at),
+    }
+    if include_secret:
+        body["secret"] = endpoint.secret
+    return body

@@ -1,0 +1,1 @@
+"""Business actions. Each takes a Session and leaves committing to its caller."""

@@ -1,0 +1,45 @@
+"""What the scheduler hands to the queue: due retries, lost publishes, dead workers' leases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from app.models import WAITING_STATUSES, Delivery
+
+deliveries = Delivery.__table__
+
+
+def take_due(session: Session, now: datetime, requeue_after: float, limit: int = 500) -> list[str]:
+    """Select deliveries to (re)enqueue and stamp them, so one is not published every pass.
+
+    Due: waiting with `next_attempt_at` passed and not published within `requeue_after`
+    (covers a publish lost after commit and a message lost with its broker). Orphaned: in
+    flight with an expired lease (its worker died). `SKIP LOCKED` lets several schedulers
+    run at once without taking the same rows; the work scales with what is due, thanks to
+    the partial indexes on `next_attempt_at` and `lease_expires_at`.
+    """
+    stale = now - timedelta(seconds=requeue_after)
+    not_recent = or_(deliveries.c.enqueued_at.is_(None), deliveries.c.enqueued_at < stale)
+    due = and_(
+        deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now, not_recent
+    )
+    orphaned = and_(
+        deliveries.c.status == "delivering", deliveries.c.lease_expires_at < now, not_recent
+    )
+    ids: list[str] = []
+    for condition, order in (
+        (due, deliveries.c.next_attempt_at),
+        (orphaned, deliveries.c.lease_expires_at),
+    ):
+        stmt = select(deliveries.c.id).where(condition).order_by(order).limit(limit - len(ids))
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids.extend(session.scalars(stmt))
+        if len(ids) >= limit:
+            break
+    if ids:
+        session.execute(deliveries.update().where(deliveries.c.id.in_(ids)).values(enqueued_at=now))
+    return ids

@@ -1,0 +1,123 @@
+"""Creating tenants and what they need to start: environment, credentials, endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import APIError, not_found
+from app.ids import (
+    hash_token,
+    new_api_key,
+    new_endpoint_secret,
+    new_id,
+    new_management_token,
+)
+from app.models import ApiKey, Endpoint, Environment, ManagementToken, Workspace
+from app.sender import DestinationRefused, check_destination
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    workspace_id: str
+    environment_id: str
+    api_key: str
+    management_token: str
+
+
+def create_workspace(session: Session, name: str, region: str) -> Bootstrap:
+    """Create a workspace with its default environment, one API key and one management token."""
+    workspace = Workspace(id=new_id("ws"), name=name)
+    session.add(workspace)
+    session.flush()  # no ORM relationships, so parents are flushed before children
+    environment = Environment(
+        id=new_id("env"),
+        workspace_id=workspace.id,
+        name="Production",
+        slug="production",
+        is_default=True,
+    )
+    session.add(environment)
+    session.flush()
+    api_key = issue_api_key(session, workspace.id, environment.id, region)
+    token = issue_management_token(session, workspace.id)
+    return Bootstrap(workspace.id, environment.id, api_key, token)
+
+
+def issue_api_key(session: Session, workspace_id: str, environment_id: str, region: str) -> str:
+    """Create an API key and return the token; it is shown this once and stored hashed."""
+    token = new_api_key(region)
+    session.add(
+        ApiKey(
+            id=new_id("key"),
+            workspace_id=workspace_id,
+            environment_id=environment_id,
+            token_hash=hash_token(token),
+            prefix=token[:10],
+        )
+    )
+    return token
+
+
+def issue_management_token(session: Session, workspace_id: str) -> str:
+    token = new_management_token()
+    session.add(
+        ManagementToken(
+            id=new_id("mtk"),
+            workspace_id=workspace_id,
+            token_hash=hash_token(token),
+            prefix=token[:8],
+        )
+    )
+    return token
+
+
+def default_environment(session: Session, workspace_id: str) -> Environment:
+    env = session.scalar(
+        select(Environment).where(
+            Environment.workspace_id == workspace_id, Environment.is_default.is_(True)
+        )
+    )
+    if env is None:
+        raise not_found("Workspace")
+    return env
+
+
+def create_endpoint(
+    session: Session,
+    workspace_id: str,
+    url: str,
+    *,
+    allow_private: bool,
+    environment_id: str | None = None,
+    config: dict[str, Any] | None = None,
+    auth: tuple[str, str] | None = None,
+    type_: str = "webhook",
+    description: str | None = None,
+) -> Endpoint:
+    """Create an endpoint after vetting its URL (the sender vets it again at send time)."""
+    try:
+        check_destination(url, allow_private=allow_private)
+    except DestinationRefused as exc:
+        raise APIError(400, "invalid_request", f"url: {exc}") from exc
+    env_id = environment_id or default_environment(session, workspace_id).id
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        workspace_id=workspace_id,
+        environment_id=env_id,
+        url=url,
+        description=description,
+        type=type_,
+        config=config or {},
+        metadata_={},
+        secret=new_endpoint_secret(),
+        auth_username=auth[0] if auth else None,
+        auth_password=auth[1] if auth else None,
+        is_active=True,
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint

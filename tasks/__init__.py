@@ -1,0 +1,1 @@
+"""hookrelay's Celery side. Importing this package does nothing."""

@@ -1,0 +1,61 @@
+"""The `deliveries.deliver` task: thin; the attempt logic lives in app.services.delivering."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import make_engine
+from app.queue import DELIVER_TASK
+from app.sender import Sender
+from app.services import delivering
+
+
+@dataclass
+class WorkerRuntime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    sender: Sender
+    pid: int
+
+    @classmethod
+    def build(cls, settings: Settings) -> WorkerRuntime:
+        engine = make_engine(settings.database_url)
+        return cls(
+            settings,
+            sessionmaker(bind=engine, expire_on_commit=False),
+            Sender(settings.allow_private_destinations),
+            os.getpid(),
+        )
+
+
+_runtime: WorkerRuntime | None = None
+_lock = threading.Lock()
+
+
+def worker_runtime() -> WorkerRuntime:
+    """Build the engine and HTTP pools on first use in each process (after a prefork fork)."""
+    global _runtime
+    with _lock:
+        if _runtime is None or _runtime.pid != os.getpid():
+            _runtime = WorkerRuntime.build(Settings.from_env())
+        return _runtime
+
+
+def lease_owner() -> str:
+    """Unique per claim, so a fenced write can tell this attempt from any later one."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def register_tasks(celery: Celery) -> None:
+    @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+    def deliver(delivery_id: str) -> str | None:
+        rt = worker_runtime()
+        return delivering.deliver(rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner())

@@ -1,0 +1,60 @@
+"""The scheduler process: enqueue due retries, lost publishes and dead workers' deliveries.
+
+Run as `python -m tasks.scheduler`. Several may run at once (SKIP LOCKED on PostgreSQL,
+immediate transactions on SQLite); one is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import make_engine, utcnow
+from app.queue import Publisher, make_celery
+from app.services.dispatch import take_due
+
+log = logging.getLogger("hookrelay.scheduler")
+BATCH = 500
+
+
+def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Settings) -> int:
+    """Enqueue everything due now, in batches; return how many were handed to the queue."""
+    total = 0
+    while True:
+        with sessions.begin() as session:
+            ids = take_due(session, utcnow(), settings.requeue_after, limit=BATCH)
+        total += publisher.publish(ids)
+        if len(ids) < BATCH:
+            return total
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    sessions = sessionmaker(bind=make_engine(settings.database_url), expire_on_commit=False)
+    publisher = Publisher(make_celery(settings))
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler started, every %.1fs", settings.scheduler_interval)
+    while not stop.is_set():
+        try:
+            count = run_pass(sessions, publisher, settings)
+            if count:
+                log.info("enqueued %d deliveries", count)
+        except Exception as exc:  # database or broker down: keep going, they come back
+            log.warning("scheduler pass failed: %s", type(exc).__name__)
+        stop.wait(settings.scheduler_interval)
+
+
+if __name__ == "__main__":
+    main()
