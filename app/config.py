@@ -75,6 +75,7 @@ class Settings:
     ingest_timeout: float = 5.0
     scheduler_interval: float = 1.0
     requeue_after: float = 60.0
+    lease_seconds: float = 60.0
     queue_name: str = "hookrelay"
     region: str = "us"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -83,11 +84,6 @@ class Settings:
     def embedded(self) -> bool:
         """True on the serverless default: SQLite and the SQLAlchemy broker transport."""
         return self.database_url.startswith("sqlite")
-
-    @property
-    def lease_seconds(self) -> float:
-        """How long a worker owns a delivery: its whole attempt plus a margin."""
-        return self.delivery_timeout + 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +97,11 @@ class Settings:
         region = env.get("HOOKRELAY_REGION") or "us"
         if len(region) != 2 or not region.isalpha() or not region.islower():
             raise ConfigError("HOOKRELAY_REGION must be two lowercase letters")
+        delivery_timeout = _number(env, "HOOKRELAY_DELIVERY_TIMEOUT", 15.0)
+        lease_seconds = _number(env, "HOOKRELAY_LEASE_SECONDS", max(60.0, delivery_timeout + 30))
+        if lease_seconds < delivery_timeout + 2:
+            # A lease shorter than an attempt would let a second worker send in parallel.
+            raise ConfigError("HOOKRELAY_LEASE_SECONDS must exceed HOOKRELAY_DELIVERY_TIMEOUT + 2")
         return cls(
             database_url=database_url,
             broker_url=broker_url,
@@ -112,7 +113,8 @@ class Settings:
                 env.get("HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS"), default=False
             ),
             max_payload_bytes=int(_number(env, "HOOKRELAY_MAX_PAYLOAD_BYTES", 256 * 1024)),
-            delivery_timeout=_number(env, "HOOKRELAY_DELIVERY_TIMEOUT", 15.0),
+            delivery_timeout=delivery_timeout,
+            lease_seconds=lease_seconds,
             ingest_timeout=_number(env, "HOOKRELAY_INGEST_TIMEOUT", 5.0),
             scheduler_interval=_number(env, "HOOKRELAY_SCHEDULER_INTERVAL", 1.0),
             requeue_after=_number(env, "HOOKRELAY_REQUEUE_AFTER", 60.0),

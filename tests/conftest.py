@@ -1,0 +1,46 @@
+"""Fixtures: a real receiver, and whole hookrelay stacks per backend (sqlite, pg-redis,
+pg-rabbitmq), each started once per session from the Procfile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.receiver import Receiver
+from tests.support.services import need
+from tests.support.stack import BACKENDS, Stack, build
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=list(BACKENDS))
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A running web + worker + scheduler on one backend, shared by the tests of a session."""
+    name = request.param
+    need(*BACKENDS[name][0])
+    running = build(name, tmp_path_factory.mktemp(name)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """Prepare a private stack for tests that kill or restart processes; caller picks a backend."""
+    stacks: list[Stack] = []
+
+    def make(name: str, **overrides: str) -> Stack:
+        need(*BACKENDS[name][0])
+        created = build(name, tmp_path / name, **overrides)
+        stacks.append(created)
+        return created
+
+    yield make
+    for created in stacks:
+        created.stop()

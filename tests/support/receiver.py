@@ -1,0 +1,113 @@
+"""A real HTTP receiver on 127.0.0.1 whose behaviour each test picks through the URL.
+
+`/<name>` answers 200. Query parameters change that: `fail=N` answers 500 to the first N
+requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
+`sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
+answers 302 to URL, `big=N` answers a body of N bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from standardwebhooks import Webhook
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def verify(self, secret: str) -> object:
+        """Verify the Standard Webhooks signature; raises on a bad one."""
+        return Webhook(secret).verify(self.body, self.headers)
+
+
+@dataclass
+class Receiver:
+    host: str = "127.0.0.1"
+    requests: list[Received] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    def url(self, name: str, **params: object) -> str:
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"http://{self.host}:{self.port}/{name}" + (f"?{query}" if query else "")
+
+    def received(self, name: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if urlsplit(r.path).path == f"/{name}"]
+
+    def wait_for(self, name: str, count: int, timeout: float = 20.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.received(name)
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"{name}: expected {count} requests, got {len(self.received(name))}")
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        parts = urlsplit(handler.path)
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self._lock:
+            self.requests.append(Received(handler.path, dict(handler.headers), body, time.time()))
+            self._counts[parts.path] += 1
+            count = self._counts[parts.path]
+        if "sleep" in params:
+            time.sleep(float(params["sleep"]))
+        status = 200
+        if count <= int(params.get("fail", 0)):
+            status = 500
+        status = int(params.get("status", status))
+        headers = {}
+        if "retry_after" in params and status != 200:
+            headers["Retry-After"] = params["retry_after"]
+        if "redirect" in params:
+            status, headers["Location"] = 302, params["redirect"]
+        payload = b"x" * int(params.get("big", 0)) or b"ok"
+        try:
+            handler.send_response(status)
+            for key, value in headers.items():
+                handler.send_header(key, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except OSError:
+            pass  # the sender gave up (timeout); nothing to answer
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                receiver._handle(self)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

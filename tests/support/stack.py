@@ -1,0 +1,242 @@
+"""A whole hookrelay system for the tests: the Procfile's processes against one backend.
+
+Every process runs exactly as the Procfile says (`release`, then `web`, `worker`,
+`scheduler`), as real subprocesses talking to a real database and broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import make_engine
+from app.models import Attempt, Delivery, Endpoint
+from app.serializers import endpoint_json
+from app.services.workspaces import create_endpoint, create_workspace
+from tests.support.services import AMQP_URL, PG_ADMIN_URL, REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+FINAL = ("delivered", "failed", "dead_letter")
+
+# name -> (needs, broker)
+BACKENDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "sqlite": ((), None),
+    "pg-redis": (("postgresql", "redis"), REDIS_URL),
+    "pg-rabbitmq": (("postgresql", "rabbitmq"), AMQP_URL),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+@dataclass
+class Tenant:
+    workspace_id: str
+    environment_id: str
+    api_key: str
+    management_token: str
+
+
+@dataclass
+class Stack:
+    name: str
+    workdir: Path
+    env: dict[str, str]
+    port: int
+    pg_database: str | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    engine: Engine | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self.engine is None:
+            self.engine = make_engine(self.settings.database_url)
+        return sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    # processes -------------------------------------------------------------------------
+    def run(self, process_type: str, *, name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start one Procfile process type in its own process group, logging to workdir."""
+        name = name or process_type
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(
+                ["sh", "-c", procfile()[process_type]],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def kill(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def wait_worker_ready(self, name: str = "worker", timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log(name):
+                return
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{self.log(name)[-3000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready:\n{self.log(name)[-3000:]}")
+
+    def wait_web_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.procs["web"].poll() is not None:
+                    raise RuntimeError(f"web exited:\n{self.log('web')[-3000:]}") from None
+                time.sleep(0.1)
+        raise RuntimeError("web not listening")
+
+    def start(self) -> Stack:
+        release = subprocess.run(
+            ["sh", "-c", procfile()["release"]], cwd=ROOT, env=self.env, capture_output=True
+        )
+        if release.returncode != 0:
+            raise RuntimeError(f"release failed: {release.stderr.decode()[-3000:]}")
+        for process_type in ("web", "worker", "scheduler"):
+            self.run(process_type)
+        self.wait_web_ready()
+        self.wait_worker_ready()
+        return self
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGKILL)
+        if self.engine is not None:
+            self.engine.dispose()
+        broker = self.env.get("BROKER_URL", "")
+        if broker.startswith(("redis", "amqp")):
+            _delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
+        if self.pg_database:
+            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
+
+    # data ------------------------------------------------------------------------------
+    def tenant(self) -> Tenant:
+        with self.sessions.begin() as session:
+            created = create_workspace(session, "test", "us")
+        return Tenant(
+            created.workspace_id, created.environment_id, created.api_key,
+            created.management_token,
+        )
+
+    def endpoint(self, tenant: Tenant, url: str, **kwargs: Any) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            endpoint = create_endpoint(session, tenant.workspace_id, url, allow_private=True,
+                                       **kwargs)
+            return endpoint_json(endpoint)
+
+    def delivery(self, delivery_id: str) -> Delivery:
+        with self.sessions() as session:
+            found = session.get(Delivery, delivery_id)
+            assert found is not None, delivery_id
+            return found
+
+    def attempts(self, delivery_id: str) -> list[Attempt]:
+        with self.sessions() as session:
+            return list(session.scalars(
+                select(Attempt).where(Attempt.delivery_id == delivery_id)
+                .order_by(Attempt.attempt_number)
+            ))
+
+    def endpoint_row(self, endpoint_id: str) -> Endpoint:
+        with self.sessions() as session:
+            found = session.get(Endpoint, endpoint_id)
+            assert found is not None
+            return found
+
+    def wait_final(self, delivery_id: str, timeout: float = 30) -> Delivery:
+        deadline = time.monotonic() + timeout
+        while True:
+            delivery = self.delivery(delivery_id)
+            if delivery.status in FINAL or time.monotonic() > deadline:
+                return delivery
+            time.sleep(0.1)
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _delete_queue(broker: str, queue: str) -> None:
+    from kombu import Connection
+
+    try:
+        with Connection(broker, connect_timeout=3) as conn:
+            conn.default_channel.queue_delete(queue)
+    except Exception:  # cleanup only; a stale test queue is harmless
+        pass
+
+
+def build(name: str, workdir: Path, **overrides: str) -> Stack:
+    """Prepare (not start) a stack for backend `name` with fast test timings."""
+    _needs, broker = BACKENDS[name]
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "PORT": str(port),
+        "HOOKRELAY_DATA_DIR": str(workdir),
+        "HOOKRELAY_QUEUE": f"hookrelay-test-{uuid.uuid4().hex[:8]}",
+        "HOOKRELAY_RETRY_SCHEDULE": "1,1,1",
+        "HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS": "true",
+        "HOOKRELAY_DELIVERY_TIMEOUT": "2",
+        "HOOKRELAY_LEASE_SECONDS": "5",
+        "HOOKRELAY_REQUEUE_AFTER": "3",
+        "HOOKRELAY_SCHEDULER_INTERVAL": "0.2",
+        "WEB_CONCURRENCY": "2",
+        "WORKER_CONCURRENCY": "8",
+        **overrides,
+    }
+    for key in ("DATABASE_URL", "BROKER_URL"):
+        env.pop(key, None)
+    pg_database = None
+    if broker is not None:
+        pg_database = f"hookrelay_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_database}"')
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_database}"
+        env["BROKER_URL"] = broker
+    return Stack(name, workdir, env, port, pg_database)
