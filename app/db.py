@@ -53,7 +53,7 @@ def utcnow() -> datetime:
 SessionFactory = sessionmaker(expire_on_commit=False)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes concurrent
     # writers (web, worker threads, scheduler) wait instead of failing, and BEGIN IMMEDIATE
     # takes the write lock up front so two transactions never deadlock upgrading a read lock.
@@ -62,7 +62,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -72,16 +72,22 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    """Create an engine for DATABASE_URL with the per-dialect settings hookrelay relies on."""
+def make_engine(database_url: str, sqlite_busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
+    """Create an engine for DATABASE_URL with the per-dialect settings hookrelay relies on.
+
+    `sqlite_busy_seconds` bounds how long a write waits for SQLite's single write lock; the
+    web process passes its ingest timeout so a stuck writer yields a 504, not a hang.
+    """
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            database_url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_seconds},
+            **kwargs,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_busy_seconds)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)

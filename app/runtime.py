@@ -21,7 +21,7 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, sqlite_busy_seconds=settings.ingest_timeout)
         return cls(settings, engine, bind_session_factory(engine))
 
     @cached_property

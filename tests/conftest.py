@@ -21,7 +21,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="session", params=list(BACKENDS))
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """A running web + worker + scheduler on one backend, shared by the tests of a session."""
     name = request.param
     need(*BACKENDS[name][0])

@@ -6,6 +6,7 @@ PostgreSQL + RabbitMQ) and talks to the web process over a socket.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from nahook import NahookAPIError, NahookClient
+from sqlalchemy import text
 
 from tests.support.receiver import Receiver
 from tests.support.stack import Stack, Tenant
@@ -29,7 +31,9 @@ def _name() -> str:
 def _post(stack: Stack, tenant: Tenant, path: str, body: Any) -> requests.Response:
     data = body if isinstance(body, str | bytes) else json.dumps(body)
     return requests.post(
-        f"{stack.base_url}{path}", data=data, timeout=10,
+        f"{stack.base_url}{path}",
+        data=data,
+        timeout=10,
         headers={"Authorization": f"Bearer {tenant.api_key}", "Content-Type": "application/json"},
     )
 
@@ -51,13 +55,16 @@ def test_single_send_is_signed_delivered_and_reported(stack: Stack, receiver: Re
     assert stack.wait_final(body["deliveryId"]).status == "delivered"
     report = requests.get(
         f"{stack.base_url}/api/deliveries/{body['deliveryId']}?include=payload,attempts",
-        headers={"Authorization": f"Bearer {tenant.api_key}"}, timeout=10,
+        headers={"Authorization": f"Bearer {tenant.api_key}"},
+        timeout=10,
     ).json()
     assert report["status"] == "delivered"
     assert report["totalAttempts"] == 1
     assert report["deliveredAt"] is not None and report["nextRetryAt"] is None
     assert report["payload"] == {
-        "status": "available", "data": {"order": 1}, "contentType": "application/json"
+        "status": "available",
+        "data": {"order": 1},
+        "contentType": "application/json",
     }
     assert [a["responseStatusCode"] for a in report["attempts"]] == [200]
 
@@ -123,12 +130,31 @@ def test_idempotent_repeat_returns_original_and_conflict_is_409(
 
     first = _post(stack, tenant, f"/api/ingest/{endpoint['id']}", body)
     again = _post(stack, tenant, f"/api/ingest/{endpoint['id']}", body)
-    other = _post(stack, tenant, f"/api/ingest/{endpoint['id']}",
-                  {"payload": {"x": 2}, "idempotencyKey": f"idem-{name}"})
-    in_batch = _post(stack, tenant, "/api/ingest/batch", {"items": [
-        {"endpointId": endpoint["id"], "payload": {"x": 1}, "idempotencyKey": f"idem-{name}"},
-        {"endpointId": endpoint["id"], "payload": {"x": 3}, "idempotencyKey": f"idem-{name}"},
-    ]})
+    other = _post(
+        stack,
+        tenant,
+        f"/api/ingest/{endpoint['id']}",
+        {"payload": {"x": 2}, "idempotencyKey": f"idem-{name}"},
+    )
+    in_batch = _post(
+        stack,
+        tenant,
+        "/api/ingest/batch",
+        {
+            "items": [
+                {
+                    "endpointId": endpoint["id"],
+                    "payload": {"x": 1},
+                    "idempotencyKey": f"idem-{name}",
+                },
+                {
+                    "endpointId": endpoint["id"],
+                    "payload": {"x": 3},
+                    "idempotencyKey": f"idem-{name}",
+                },
+            ]
+        },
+    )
 
     assert first.status_code == again.status_code == 202
     assert again.json()["deliveryId"] == first.json()["deliveryId"]
@@ -172,8 +198,9 @@ def test_retry_then_success_records_every_attempt(stack: Stack, receiver: Receiv
     name = _name()
     endpoint = stack.endpoint(tenant, receiver.url(name, fail=2))
 
-    delivery_id = _post(stack, tenant, f"/api/ingest/{endpoint['id']}",
-                        {"payload": {"r": 1}}).json()["deliveryId"]
+    delivery_id = _post(
+        stack, tenant, f"/api/ingest/{endpoint['id']}", {"payload": {"r": 1}}
+    ).json()["deliveryId"]
 
     assert stack.wait_final(delivery_id).status == "delivered"
     attempts = stack.attempts(delivery_id)
@@ -183,7 +210,7 @@ def test_retry_then_success_records_every_attempt(stack: Stack, receiver: Receiv
     assert len({r.headers["webhook-id"] for r in got}) == 1  # stable across retries
     for r in got:
         r.verify(endpoint["secret"])
-    gaps = [b.at - a.at for a, b in zip(got, got[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(got)]
     assert all(gap >= 0.85 for gap in gaps), gaps  # the 1 s schedule, minus 10 % jitter
 
 
@@ -192,8 +219,9 @@ def test_exhausted_retries_end_in_dead_letter(stack: Stack, receiver: Receiver) 
     name = _name()
     endpoint = stack.endpoint(tenant, receiver.url(name, status=500))
 
-    delivery_id = _post(stack, tenant, f"/api/ingest/{endpoint['id']}",
-                        {"payload": {}}).json()["deliveryId"]
+    delivery_id = _post(stack, tenant, f"/api/ingest/{endpoint['id']}", {"payload": {}}).json()[
+        "deliveryId"
+    ]
 
     delivery = stack.wait_final(delivery_id)
     assert delivery.status == "dead_letter"
@@ -222,8 +250,9 @@ def test_retry_after_on_429_is_honoured(stack: Stack, receiver: Receiver) -> Non
     tenant = stack.tenant()
     name = _name()
     endpoint = stack.endpoint(tenant, receiver.url(name, status=429, retry_after=3))
-    delivery_id = _post(stack, tenant, f"/api/ingest/{endpoint['id']}",
-                        {"payload": {}}).json()["deliveryId"]
+    delivery_id = _post(stack, tenant, f"/api/ingest/{endpoint['id']}", {"payload": {}}).json()[
+        "deliveryId"
+    ]
 
     first, second = receiver.wait_for(name, 2, timeout=20)[:2]
     assert second.at - first.at >= 2.9  # Retry-After: 3 beats the 1 s schedule
@@ -238,12 +267,16 @@ def test_hanging_endpoint_times_out_and_does_not_hold_up_a_fast_one(
     slow = stack.endpoint(tenant, receiver.url(slow_name, sleep=10))
     fast = stack.endpoint(tenant, receiver.url(fast_name))
     slow_ids = [
-        _post(stack, tenant, f"/api/ingest/{slow['id']}", {"payload": {"i": i}}).json()["deliveryId"]
+        _post(stack, tenant, f"/api/ingest/{slow['id']}", {"payload": {"i": i}}).json()[
+            "deliveryId"
+        ]
         for i in range(3)
     ]
     time.sleep(0.3)
     started = time.monotonic()
-    fast_id = _post(stack, tenant, f"/api/ingest/{fast['id']}", {"payload": {}}).json()["deliveryId"]
+    fast_id = _post(stack, tenant, f"/api/ingest/{fast['id']}", {"payload": {}}).json()[
+        "deliveryId"
+    ]
 
     receiver.wait_for(fast_name, 1, timeout=10)
     assert time.monotonic() - started < 2.0  # the slow ones are still hanging meanwhile
@@ -260,8 +293,12 @@ def test_hanging_endpoint_times_out_and_does_not_hold_up_a_fast_one(
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [
-        ("/api/ingest/batch", {"items": [{"endpointId": "ep_x", "payload": {}}] * 21}, 400,
-         "invalid_request"),
+        (
+            "/api/ingest/batch",
+            {"items": [{"endpointId": "ep_x", "payload": {}}] * 21},
+            400,
+            "invalid_request",
+        ),
         ("/api/ingest/batch", {"items": []}, 400, "invalid_request"),
         ("/api/ingest/batch", {}, 400, "invalid_request"),
         ("/api/ingest/batch", "{not json", 400, "invalid_request"),
@@ -284,8 +321,9 @@ def test_bad_requests_get_precise_errors(
 @pytest.mark.parametrize("header", [None, "Bearer nhk_us_wrong", "Basic abc", "Bearer nhm_x"])
 def test_bad_credentials_are_401(stack: Stack, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
-    response = requests.post(f"{stack.base_url}/api/ingest/batch", json={"items": []},
-                             headers=headers, timeout=10)
+    response = requests.post(
+        f"{stack.base_url}/api/ingest/batch", json={"items": []}, headers=headers, timeout=10
+    )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
 
@@ -293,10 +331,40 @@ def test_bad_credentials_are_401(stack: Stack, header: str | None) -> None:
 def test_results_endpoint_hides_other_workspaces(stack: Stack, receiver: Receiver) -> None:
     owner, other = stack.tenant(), stack.tenant()
     endpoint = stack.endpoint(owner, receiver.url(_name()))
-    delivery_id = _post(stack, owner, f"/api/ingest/{endpoint['id']}",
-                        {"payload": {}}).json()["deliveryId"]
-    response = requests.get(f"{stack.base_url}/api/deliveries/{delivery_id}", timeout=10,
-                            headers={"Authorization": f"Bearer {other.api_key}"})
+    delivery_id = _post(stack, owner, f"/api/ingest/{endpoint['id']}", {"payload": {}}).json()[
+        "deliveryId"
+    ]
+    response = requests.get(
+        f"{stack.base_url}/api/deliveries/{delivery_id}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {other.api_key}"},
+    )
     assert response.status_code == 404
     sent_elsewhere = _post(stack, other, f"/api/ingest/{endpoint['id']}", {"payload": {}})
     assert sent_elsewhere.status_code == 404
+
+
+def test_ingest_blocked_past_its_timeout_is_504_and_stores_nothing(stack: Stack) -> None:
+    tenant = stack.tenant()
+    endpoint = stack.endpoint(tenant, "http://127.0.0.1:9/")
+    key = f"blocked-{_name()}"
+    with stack.sessions.begin() as session:  # hold the write lock longer than the 2 s timeout
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE"))
+        else:
+            session.execute(
+                text("UPDATE workspaces SET name = name WHERE id = :id"),
+                {"id": tenant.workspace_id},
+            )
+        started = time.monotonic()
+        response = _post(
+            stack, tenant, f"/api/ingest/{endpoint['id']}", {"payload": {}, "idempotencyKey": key}
+        )
+        elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "ingest_timeout"
+    assert elapsed < 4
+    retried = _post(
+        stack, tenant, f"/api/ingest/{endpoint['id']}", {"payload": {}, "idempotencyKey": key}
+    )
+    assert retried.status_code == 202  # nothing half-written: the key was never claimed

@@ -6,6 +6,7 @@ Every process runs exactly as the Procfile says (`release`, then `web`, `worker`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -89,7 +90,10 @@ class Stack:
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
                 ["sh", "-c", procfile()[process_type]],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.procs[name] = proc
@@ -97,10 +101,8 @@ class Stack:
 
     def kill(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def log(self, name: str) -> str:
@@ -128,16 +130,21 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError("web not listening")
 
-    def start(self) -> Stack:
+    def start(self, workers: int = 2) -> Stack:
+        """Run `release`, then web, `workers` worker processes and the scheduler."""
         release = subprocess.run(
             ["sh", "-c", procfile()["release"]], cwd=ROOT, env=self.env, capture_output=True
         )
         if release.returncode != 0:
             raise RuntimeError(f"release failed: {release.stderr.decode()[-3000:]}")
-        for process_type in ("web", "worker", "scheduler"):
-            self.run(process_type)
+        self.run("web")
+        self.run("scheduler")
+        names = ["worker"] + [f"worker-{n}" for n in range(2, workers + 1)]
+        for name in names:
+            self.run("worker", name=name)
         self.wait_web_ready()
-        self.wait_worker_ready()
+        for name in names:
+            self.wait_worker_ready(name)
         return self
 
     def stop(self) -> None:
@@ -157,14 +164,17 @@ class Stack:
         with self.sessions.begin() as session:
             created = create_workspace(session, "test", "us")
         return Tenant(
-            created.workspace_id, created.environment_id, created.api_key,
+            created.workspace_id,
+            created.environment_id,
+            created.api_key,
             created.management_token,
         )
 
     def endpoint(self, tenant: Tenant, url: str, **kwargs: Any) -> dict[str, Any]:
         with self.sessions.begin() as session:
-            endpoint = create_endpoint(session, tenant.workspace_id, url, allow_private=True,
-                                       **kwargs)
+            endpoint = create_endpoint(
+                session, tenant.workspace_id, url, allow_private=True, **kwargs
+            )
             return endpoint_json(endpoint)
 
     def delivery(self, delivery_id: str) -> Delivery:
@@ -175,10 +185,13 @@ class Stack:
 
     def attempts(self, delivery_id: str) -> list[Attempt]:
         with self.sessions() as session:
-            return list(session.scalars(
-                select(Attempt).where(Attempt.delivery_id == delivery_id)
-                .order_by(Attempt.attempt_number)
-            ))
+            return list(
+                session.scalars(
+                    select(Attempt)
+                    .where(Attempt.delivery_id == delivery_id)
+                    .order_by(Attempt.attempt_number)
+                )
+            )
 
     def endpoint_row(self, endpoint_id: str) -> Endpoint:
         with self.sessions() as session:
@@ -226,6 +239,7 @@ def build(name: str, workdir: Path, **overrides: str) -> Stack:
         "HOOKRELAY_LEASE_SECONDS": "5",
         "HOOKRELAY_REQUEUE_AFTER": "3",
         "HOOKRELAY_SCHEDULER_INTERVAL": "0.2",
+        "HOOKRELAY_INGEST_TIMEOUT": "2",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
         **overrides,

@@ -1,0 +1,153 @@
+"""Claims, leases and fencing against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.ids import new_id
+from app.models import ApiKey, Delivery
+from app.retry import AttemptResult, Decision
+from app.services import delivering
+from app.services.dispatch import take_due
+from app.services.ingest import IngestItem, ingest
+from app.services.workspaces import create_endpoint, create_workspace
+
+
+def _key_and_endpoint(sessions: sessionmaker[Session]) -> tuple[ApiKey, str]:
+    with sessions.begin() as session:
+        created = create_workspace(session, "t", "us")
+        endpoint = create_endpoint(
+            session, created.workspace_id, "http://127.0.0.1:9/", allow_private=True
+        )
+        key = session.query(ApiKey).filter_by(workspace_id=created.workspace_id).one()
+        return key, endpoint.id
+
+
+def _delivery(sessions: sessionmaker[Session]) -> str:
+    key, endpoint_id = _key_and_endpoint(sessions)
+    with sessions.begin() as session:
+        [outcome] = ingest(
+            session,
+            key,
+            [IngestItem(0, endpoint_id, {"a": 1})],
+            max_payload_bytes=1000,
+            now=utcnow(),
+        )
+    assert outcome.delivery_id is not None
+    return outcome.delivery_id
+
+
+def test_only_one_of_many_concurrent_claimers_wins(sessions: sessionmaker[Session]) -> None:
+    delivery_id = _delivery(sessions)
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        with sessions.begin() as session:
+            if delivering.claim(session, delivery_id, owner, 30, utcnow()):
+                winners.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+
+
+def test_expired_lease_is_reclaimed_and_the_old_owner_is_fenced(
+    sessions: sessionmaker[Session],
+) -> None:
+    delivery_id = _delivery(sessions)
+    start = utcnow()
+    with sessions.begin() as session:
+        old = delivering.claim(session, delivery_id, "old", 5, start)
+    assert old is not None and old.attempt_number == 1
+    with sessions.begin() as session:  # still leased: nobody else may take it
+        assert (
+            delivering.claim(session, delivery_id, "new", 5, start + timedelta(seconds=4)) is None
+        )
+    with sessions.begin() as session:
+        new = delivering.claim(session, delivery_id, "new", 5, start + timedelta(seconds=6))
+    assert new is not None and new.attempt_number == 2
+
+    now = start + timedelta(seconds=7)
+    with sessions.begin() as session:
+        assert delivering.record(
+            session, new, AttemptResult(status_code=200), Decision("delivered"), now
+        )
+    with sessions.begin() as session:  # the late, expired owner cannot overwrite it
+        assert not delivering.record(
+            session, old, AttemptResult(status_code=500), Decision("dead_letter"), now
+        )
+    with sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None and delivery.status == "delivered"
+    assert len(_attempts(sessions, delivery_id)) == 2  # both attempts happened and are kept
+
+
+def _attempts(sessions: sessionmaker[Session], delivery_id: str) -> list[int]:
+    from app.models import Attempt
+
+    with sessions() as session:
+        return [a.attempt_number for a in session.query(Attempt).filter_by(delivery_id=delivery_id)]
+
+
+def test_scheduler_takes_due_lost_and_orphaned_but_not_future_work(
+    sessions: sessionmaker[Session],
+) -> None:
+    lost, future, orphaned, fresh = (_delivery(sessions) for _ in range(4))
+    now = utcnow()
+    with sessions.begin() as session:
+        table = Delivery.__table__
+        session.execute(
+            table.update()
+            .where(table.c.id == lost)
+            .values(enqueued_at=now - timedelta(seconds=120))
+        )
+        session.execute(
+            table.update()
+            .where(table.c.id == future)
+            .values(
+                status="scheduled_retry", enqueued_at=None, next_attempt_at=now + timedelta(hours=1)
+            )
+        )
+        session.execute(
+            table.update()
+            .where(table.c.id == orphaned)
+            .values(
+                status="delivering",
+                lease_owner="dead",
+                enqueued_at=now - timedelta(seconds=120),
+                lease_expires_at=now - timedelta(seconds=1),
+            )
+        )
+    with sessions.begin() as session:
+        taken = set(take_due(session, now, requeue_after=60))
+    assert {lost, orphaned} <= taken
+    assert future not in taken and fresh not in taken
+    with sessions.begin() as session:  # stamped: the next pass does not publish them again
+        assert not {lost, orphaned} & set(take_due(session, now, requeue_after=60))
+
+
+def test_expired_idempotency_key_is_taken_over(sessions: sessionmaker[Session]) -> None:
+    key, endpoint_id = _key_and_endpoint(sessions)
+    item = IngestItem(0, endpoint_id, {"a": 1}, idempotency_key=new_id("k"))
+    now = utcnow()
+    with sessions.begin() as session:
+        [first] = ingest(session, key, [item], max_payload_bytes=1000, now=now)
+    with sessions.begin() as session:
+        [repeat] = ingest(
+            session, key, [item], max_payload_bytes=1000, now=now + timedelta(minutes=14)
+        )
+    with sessions.begin() as session:
+        [later] = ingest(
+            session, key, [item], max_payload_bytes=1000, now=now + timedelta(minutes=16)
+        )
+    assert repeat.delivery_id == first.delivery_id and not repeat.created
+    assert later.created and later.delivery_id != first.delivery_id

@@ -1,0 +1,53 @@
+"""Settings from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, Settings
+
+
+def test_embedded_default_needs_no_servers() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///var/hookrelay.db"
+    assert settings.broker_url == "sqla+sqlite:///var/broker.db"
+    assert settings.allow_private_destinations is False
+    assert settings.max_payload_bytes == 256 * 1024
+    assert settings.embedded
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@db:5432/x", "postgresql://u:p@db:5432/x"])
+def test_platform_database_urls_use_psycopg3(url: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": url})
+    assert settings.database_url == "postgresql+psycopg://u:p@db:5432/x"
+
+
+def test_retry_schedule_and_flags() -> None:
+    settings = Settings.from_env(
+        {
+            "HOOKRELAY_RETRY_SCHEDULE": "1,1,1",
+            "HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS": "yes",
+            "HOOKRELAY_MAX_PAYLOAD_BYTES": "1024",
+            "PORT": "5001",
+        }
+    )
+    assert settings.retry_schedule == (1.0, 1.0, 1.0)
+    assert settings.allow_private_destinations is True
+    assert settings.max_payload_bytes == 1024
+    assert settings.port == 5001
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HOOKRELAY_RETRY_SCHEDULE": "1,soon"},
+        {"HOOKRELAY_RETRY_SCHEDULE": "-1"},
+        {"HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS": "maybe"},
+        {"PORT": "eighty"},
+        {"HOOKRELAY_REGION": "USA"},
+        {"HOOKRELAY_DELIVERY_TIMEOUT": "30", "HOOKRELAY_LEASE_SECONDS": "20"},
+    ],
+)
+def test_bad_values_fail_fast(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)

@@ -1,0 +1,114 @@
+"""The outbound client against a real receiver on 127.0.0.1: SSRF guard, redirects, bounds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from app.sender import (
+    EXCERPT_BYTES,
+    DestinationRefused,
+    OutboundRequest,
+    Sender,
+    check_destination,
+    is_forbidden_address,
+)
+from tests.support.receiver import Receiver
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "224.0.0.1",
+    ],
+)
+def test_private_and_metadata_addresses_are_forbidden(address: str) -> None:
+    assert is_forbidden_address(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "8.8.8.8"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert not is_forbidden_address(address)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://localhost:8080/",
+        "http://[::1]/",
+        "http://169.254.169.254/",
+        "http://10.0.0.5/hook",
+        "ftp://example.com/",
+        "not a url",
+    ],
+)
+def test_endpoint_urls_to_forbidden_places_are_refused(url: str) -> None:
+    with pytest.raises(DestinationRefused):
+        check_destination(url, allow_private=False)
+
+
+def test_allowing_private_lifts_the_address_check_but_not_the_scheme_check() -> None:
+    check_destination("http://127.0.0.1/x", allow_private=True)
+    with pytest.raises(DestinationRefused):
+        check_destination("file:///etc/passwd", allow_private=True)
+
+
+def test_send_time_check_refuses_loopback(local: Receiver) -> None:
+    result = Sender(allow_private=False).send(OutboundRequest(local.url("nope"), b"{}"))
+    assert result.refused and result.status_code is None
+    assert "destination refused" in (result.error or "")
+    assert local.received("nope") == []
+
+
+def test_redirects_are_not_followed(local: Receiver) -> None:
+    target = local.url("redirect-target")
+    result = Sender(allow_private=True).send(
+        OutboundRequest(local.url("redirecting", redirect=target), b"{}")
+    )
+    assert result.status_code == 302 and not result.succeeded
+    assert local.received("redirect-target") == []
+
+
+def test_large_response_bodies_are_cut_to_the_excerpt(local: Receiver) -> None:
+    result = Sender(allow_private=True).send(
+        OutboundRequest(local.url("big", big=5_000_000), b"{}")
+    )
+    assert result.status_code == 200
+    assert result.body_excerpt is not None and len(result.body_excerpt) == EXCERPT_BYTES
+
+
+def test_a_hanging_receiver_is_cut_at_the_timeout(local: Receiver) -> None:
+    started = time.monotonic()
+    result = Sender(allow_private=True).send(
+        OutboundRequest(local.url("hang", sleep=5), b"{}", timeout=0.5)
+    )
+    assert result.error == "timeout"
+    assert time.monotonic() - started < 2
+
+
+def test_connection_refused_is_a_retryable_failure() -> None:
+    result = Sender(allow_private=True).send(OutboundRequest("http://127.0.0.1:9/", b"{}"))
+    assert result.status_code is None and not result.refused
+    assert result.error and "ConnectionError" in result.error
