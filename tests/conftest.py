@@ -27,9 +27,12 @@ def stack(
     """A running web + worker + scheduler on one backend, shared by the tests of a session."""
     name = request.param
     need(*BACKENDS[name][0])
-    running = build(name, tmp_path_factory.mktemp(name)).start()
-    yield running
-    running.stop()
+    running = build(name, tmp_path_factory.mktemp(name))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture
