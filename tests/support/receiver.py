@@ -3,11 +3,14 @@
 `/<name>` answers 200. Query parameters change that: `fail=N` answers 500 to the first N
 requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
 `sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
-answers 302 to URL, `big=N` answers a body of N bytes.
+answers 302 to URL, `big=N` answers a body of N bytes, `reset=1` resets the connection
+without answering.
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +27,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    done: float = 0.0  # when the answer was written (or the connection given up)
 
     def verify(self, secret: str) -> object:
         """Verify the Standard Webhooks signature; raises on a bad one."""
@@ -64,12 +68,27 @@ class Receiver:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         parts = urlsplit(handler.path)
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        record = Received(handler.path, dict(handler.headers), body, time.time())
         with self._lock:
-            self.requests.append(Received(handler.path, dict(handler.headers), body, time.time()))
+            self.requests.append(record)
             self._counts[parts.path] += 1
             count = self._counts[parts.path]
+        try:
+            self._answer(handler, params, count)
+        finally:
+            record.done = time.time()
+
+    def _answer(self, handler: BaseHTTPRequestHandler, params: dict[str, str], count: int) -> None:
         if "sleep" in params:
             time.sleep(float(params["sleep"]))
+        if "reset" in params:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            handler.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            handler.close_connection = True
+            handler.connection.close()
+            return
         status = 200
         if count <= int(params.get("fail", 0)):
             status = 500

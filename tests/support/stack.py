@@ -222,9 +222,21 @@ def _delete_queue(broker: str, queue: str) -> None:
         pass
 
 
-def build(name: str, workdir: Path, **overrides: str) -> Stack:
-    """Prepare (not start) a stack for backend `name` with fast test timings."""
+def build(
+    name: str,
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    broker_url: str | None = None,
+    **overrides: str,
+) -> Stack:
+    """Prepare (not start) a stack for backend `name` with fast test timings.
+
+    `database_url` and `broker_url` point a PostgreSQL backend at private servers (fault
+    tests); by default it gets a new database on the shared server and the shared broker.
+    """
     _needs, broker = BACKENDS[name]
+    broker = broker_url or broker
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -248,9 +260,11 @@ def build(name: str, workdir: Path, **overrides: str) -> Stack:
         env.pop(key, None)
     pg_database = None
     if broker is not None:
-        pg_database = f"hookrelay_test_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_database}"')
-        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_database}"
+        if database_url is None:
+            pg_database = f"hookrelay_test_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{pg_database}"')
+            database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_database}"
+        env["DATABASE_URL"] = database_url
         env["BROKER_URL"] = broker
     return Stack(name, workdir, env, port, pg_database)
