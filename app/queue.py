@@ -45,6 +45,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 4,
+        # After a broker reconnect Celery shrinks the prefetch window and widens it again as
+        # acks succeed; acks of tasks begun on the old connection fail, so with the thread
+        # pool the window stayed shrunk and the worker stalled. The claim makes any
+        # redelivered message harmless, so keep the full window.
+        "worker_enable_prefetch_count_reduction": False,
         "task_publish_retry": True,
         "task_publish_retry_policy": {
             "max_retries": 2,
