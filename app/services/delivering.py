@@ -17,6 +17,7 @@ from app.ids import new_id
 from app.models import WAITING_STATUSES, Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
 from app.sender import OutboundRequest, Sender
+from app.services.endpoints import signing_secrets
 from app.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def build_request(claim: Claim, settings: Settings, now: datetime) -> OutboundRe
     if endpoint.type == "slack":
         body = _slack_body(body)
     else:
-        headers.update(signature_headers([endpoint.secret], claim.delivery_id, now, body))
+        headers.update(
+            signature_headers(signing_secrets(endpoint, now), claim.delivery_id, now, body)
+        )
     timeout = settings.delivery_timeout
     if isinstance(config.get("timeout"), int | float) and config["timeout"] > 0:
         timeout = min(float(config["timeout"]), settings.delivery_timeout)
