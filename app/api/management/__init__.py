@@ -21,7 +21,8 @@ NO_CONTENT = ("", 204)
 def workspace_session(workspace_id: str) -> Iterator[Session]:
     """One transaction for a token of `workspace_id`; another workspace's token gets a 404.
 
-    A 404, not a 403, so a token never learns whether another workspace exists.
+    A 404, not a 403, so a token never learns whether another workspace exists. Views parse
+    their input inside it, so a bad credential is a 401 before any 400.
     """
     token = bearer_token(request.headers.get("Authorization"))
     with runtime().sessions.begin() as session:

@@ -31,8 +31,8 @@ Body = tuple[Any, int]
 @bp.get("/applications")
 @documented("List applications, oldest first", query=PageQuery, response=ApplicationOut, many=True)
 def list_applications(workspace_id: str) -> Body:
-    page = parse(PageQuery, request.args.to_dict())
     with workspace_session(workspace_id) as session:
+        page = parse(PageQuery, request.args.to_dict())
         found = applications.list_applications(session, workspace_id, page.limit, page.offset)
         return [application_json(a) for a in found], 200
 
@@ -40,8 +40,8 @@ def list_applications(workspace_id: str) -> Body:
 @bp.post("/applications")
 @documented("Create an application", body=ApplicationCreate, response=ApplicationOut, status=201)
 def create_application(workspace_id: str) -> Body:
-    spec = parse(ApplicationCreate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(ApplicationCreate, read_json())
         return application_json(applications.create_application(session, workspace_id, spec)), 201
 
 
@@ -59,8 +59,8 @@ def get_application(workspace_id: str, app_id: str) -> Body:
     response=ApplicationOut,
 )
 def update_application(workspace_id: str, app_id: str) -> Body:
-    spec = parse(ApplicationUpdate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(ApplicationUpdate, read_json())
         found = applications.update_application(session, workspace_id, app_id, spec)
         return application_json(found), 200
 
@@ -89,8 +89,8 @@ def list_application_endpoints(workspace_id: str, app_id: str) -> Body:
     status=201,
 )
 def create_application_endpoint(workspace_id: str, app_id: str) -> Body:
-    spec = parse(AppEndpointCreate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(AppEndpointCreate, read_json())
         endpoint = applications.create_application_endpoint(
             session, workspace_id, app_id, url=spec.url, **endpoint_fields(spec)
         )
@@ -105,8 +105,8 @@ def create_application_endpoint(workspace_id: str, app_id: str) -> Body:
     status=201,
 )
 def create_portal_session(workspace_id: str, app_id: str) -> Body:
-    spec = parse(PortalBody, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(PortalBody, read_json())
         issued = applications.create_portal_session(
             session,
             workspace_id,

@@ -26,8 +26,8 @@ Body = tuple[Any, int]
     response=DeliveryPage,
 )
 def list_deliveries(workspace_id: str, endpoint_id: str) -> Body:
-    query = parse(DeliveryListQuery, request.args.to_dict())
     with workspace_session(workspace_id) as session:
+        query = parse(DeliveryListQuery, request.args.to_dict())
         page, cursor = history.list_deliveries(
             session,
             workspace_id,
@@ -46,9 +46,9 @@ def list_deliveries(workspace_id: str, endpoint_id: str) -> Body:
     response=DeliveryOut,
 )
 def get_delivery(workspace_id: str, delivery_id: str) -> Body:
-    query = parse(IncludeQuery, request.args.to_dict())
-    include = set((query.include or "").split(","))
     with workspace_session(workspace_id) as session:
+        query = parse(IncludeQuery, request.args.to_dict())
+        include = set((query.include or "").split(","))
         delivery = history.get_delivery(session, workspace_id, delivery_id)
         return delivery_json(delivery, include_payload="payload" in include), 200
 

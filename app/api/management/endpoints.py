@@ -50,8 +50,8 @@ def list_endpoints(workspace_id: str) -> Body:
 @bp.post("/endpoints")
 @documented("Create an endpoint", body=EndpointCreate, response=EndpointOut, status=201)
 def create(workspace_id: str) -> Body:
-    spec = parse(EndpointCreate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(EndpointCreate, read_json())
         endpoint = create_endpoint(
             session,
             workspace_id,
@@ -76,8 +76,8 @@ def get(workspace_id: str, endpoint_id: str) -> Body:
     response=EndpointOut,
 )
 def update(workspace_id: str, endpoint_id: str) -> Body:
-    change = parse(EndpointUpdate, read_json())
     with workspace_session(workspace_id) as session:
+        change = parse(EndpointUpdate, read_json())
         endpoint = endpoints.update_endpoint(
             session, workspace_id, endpoint_id, change, allow_private=allow_private()
         )
@@ -116,9 +116,9 @@ def enable(workspace_id: str, endpoint_id: str) -> Body:
     response=EndpointOut,
 )
 def rotate_secret(workspace_id: str, endpoint_id: str) -> Body:
-    spec = parse(RotateSecretBody, optional_json())
-    grace = timedelta(seconds=spec.gracePeriodSeconds)
     with workspace_session(workspace_id) as session:
+        spec = parse(RotateSecretBody, optional_json())
+        grace = timedelta(seconds=spec.gracePeriodSeconds)
         endpoint = endpoints.rotate_secret(session, workspace_id, endpoint_id, grace, utcnow())
         return endpoint_json(endpoint), 200
 
@@ -131,9 +131,9 @@ def rotate_secret(workspace_id: str, endpoint_id: str) -> Body:
     status=202,
 )
 def redrive(workspace_id: str, endpoint_id: str) -> Body:
-    spec = parse(RedriveBody, read_json())
-    since = spec.since if spec.since.tzinfo else spec.since.replace(tzinfo=UTC)
     with workspace_session(workspace_id) as session:
+        spec = parse(RedriveBody, read_json())
+        since = spec.since if spec.since.tzinfo else spec.since.replace(tzinfo=UTC)
         count = redelivery.redrive_endpoint(
             session, workspace_id, endpoint_id, since=since, statuses=spec.statuses, now=utcnow()
         )
@@ -156,8 +156,8 @@ def list_subscriptions(workspace_id: str, endpoint_id: str) -> Body:
     status=201,
 )
 def subscribe(workspace_id: str, endpoint_id: str) -> Body:
-    spec = parse(SubscribeBody, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(SubscribeBody, read_json())
         count = event_types.subscribe(session, workspace_id, endpoint_id, spec.eventTypeIds)
     return {"subscribed": count}, 201
 

@@ -32,8 +32,8 @@ def list_environments(workspace_id: str) -> Body:
     status=201,
 )
 def create_environment(workspace_id: str) -> Body:
-    spec = parse(EnvironmentCreate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(EnvironmentCreate, read_json())
         created = environments.create_environment(session, workspace_id, spec.name, spec.slug)
         return environment_json(created), 201
 
@@ -49,8 +49,8 @@ def get_environment(workspace_id: str, environment_id: str) -> Body:
 @bp.patch("/environments/<environment_id>")
 @documented("Rename an environment", body=EnvironmentUpdate, response=EnvironmentOut)
 def update_environment(workspace_id: str, environment_id: str) -> Body:
-    spec = parse(EnvironmentUpdate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(EnvironmentUpdate, read_json())
         found = environments.get_environment(session, workspace_id, environment_id)
         if spec.name is not None:
             found.name = spec.name
@@ -81,8 +81,8 @@ def list_visibility(workspace_id: str, environment_id: str) -> Body:
     "Publish or hide an event type in the environment", body=VisibilityBody, response=VisibilityOut
 )
 def set_visibility(workspace_id: str, environment_id: str, event_type_id: str) -> Body:
-    spec = parse(VisibilityBody, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(VisibilityBody, read_json())
         event_type = environments.set_visibility(
             session, workspace_id, environment_id, event_type_id, spec.published
         )

@@ -32,8 +32,8 @@ def list_event_types(workspace_id: str) -> Body:
     status=201,
 )
 def create_event_type(workspace_id: str) -> Body:
-    spec = parse(EventTypeCreate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(EventTypeCreate, read_json())
         created = event_types.create_event_type(session, workspace_id, spec.name, spec.description)
         return event_type_json(created, 0), 201
 
@@ -49,8 +49,8 @@ def get_event_type(workspace_id: str, event_type_id: str) -> Body:
 @bp.patch("/event-types/<event_type_id>")
 @documented("Change an event type's description", body=EventTypeUpdate, response=EventTypeOut)
 def update_event_type(workspace_id: str, event_type_id: str) -> Body:
-    spec = parse(EventTypeUpdate, read_json())
     with workspace_session(workspace_id) as session:
+        spec = parse(EventTypeUpdate, read_json())
         found = event_types.get_event_type(session, workspace_id, event_type_id)
         if "description" in spec.model_fields_set:
             found.description = spec.description
