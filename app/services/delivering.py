@@ -105,7 +105,12 @@ def record(
 
     Returns False when the lease was lost (another worker took over after it expired): the
     attempt is still recorded, since it happened, but the newer owner's outcome stands.
+    Also False when the delivery was deleted meanwhile (its endpoint was deleted): nothing
+    is left to record against. The shared row lock keeps it from being deleted until commit.
     """
+    still_there = select(deliveries.c.id).where(deliveries.c.id == claim.delivery_id)
+    if session.scalar(still_there.with_for_update(read=True)) is None:
+        return False
     session.add(
         Attempt(
             id=new_id("att"),
