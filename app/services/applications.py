@@ -19,10 +19,6 @@ from app.services.lookup import lock_owned, owned
 from app.services.workspaces import create_endpoint
 
 
-def _external_id_taken(exc: IntegrityError, external_id: str | None) -> APIError:
-    return APIError(409, "conflict", f"an application with externalId '{external_id}' exists")
-
-
 def create_application(session: Session, workspace_id: str, spec: ApplicationCreate) -> Application:
     application = Application(
         id=new_id("app"),
@@ -37,7 +33,9 @@ def create_application(session: Session, workspace_id: str, spec: ApplicationCre
         with session.begin_nested():
             session.add(application)
     except IntegrityError as exc:
-        raise _external_id_taken(exc, spec.externalId) from exc
+        raise APIError(
+            409, "conflict", f"an application with externalId '{spec.externalId}' exists"
+        ) from exc
     return application
 
 

@@ -35,6 +35,8 @@ def list_event_types(session: Session, workspace_id: str) -> list[tuple[EventTyp
     """Each event type with its subscriber count, in one statement."""
     counts = (
         select(Subscription.event_type_id, func.count().label("n"))
+        .join(EventType, EventType.id == Subscription.event_type_id)
+        .where(EventType.workspace_id == workspace_id)
         .group_by(Subscription.event_type_id)
         .subquery()
     )
