@@ -164,3 +164,26 @@ def test_disable_retry_enable_and_redrive(stack: Stack, receiver: Receiver) -> N
     got = receiver.wait_for(name, 4)
     assert sorted(r.verify(endpoint["secret"])["n"] for r in got) == [0, 0, 2, 3]  # type: ignore[index]
     assert [a.error_message for a in stack.attempts(ids[0])] == ["endpoint is disabled", None, None]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("endpoints", {"url": "https://example.com/x", "colour": "red"}, "unknown field 'colour'"),
+        ("endpoints", {"url": 5}, "'url'"),
+        ("endpoints", {"url": "mailto:someone@example.com"}, "http(s)"),
+        ("endpoints", {"url": "https://example.com/x", "metadata": {"a": 1}}, "'metadata.a'"),
+        ("applications", {"name": "x", "maxEndpoints": "5"}, "'maxEndpoints'"),
+        ("applications", {}, "'name' is required"),
+        ("environments", {"name": "x", "slug": "No Spaces"}, "'slug'"),
+        ("event-types", {"name": "a b"}, "'name'"),
+    ],
+)
+def test_invalid_bodies_are_400_naming_the_field(
+    stack: Stack, path: str, body: Any, named: str
+) -> None:
+    tenant = stack.tenant()
+    response = _call(stack, tenant, "POST", f"{tenant.workspace_id}/{path}", body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and named in error["message"], error
