@@ -12,6 +12,7 @@ from app.db import utcnow
 from app.models import Endpoint
 from app.schemas import parse
 from app.schemas.management import (
+    AppEndpointCreate,
     EndpointCreate,
     EndpointUpdate,
     RedriveBody,
@@ -27,7 +28,7 @@ from app.services.workspaces import create_endpoint
 Body = tuple[Any, int]
 
 
-def endpoint_fields(spec: EndpointCreate | Any) -> dict[str, Any]:
+def endpoint_fields(spec: AppEndpointCreate) -> dict[str, Any]:
     """The keyword arguments of `create_endpoint` for a validated endpoint body."""
     auth = (spec.authUsername, spec.authPassword or "") if spec.authUsername else None
     return {
