@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from app.runtime import Runtime
 
     settings = settings or Settings.from_env()
-    flask_app = Flask(__name__)
+    flask_app = Flask(__name__, static_folder=None)  # an API: no static files
     flask_app.config.update(
         # Room for a full batch of maximum-size payloads plus the JSON around them.
         MAX_CONTENT_LENGTH=settings.max_payload_bytes * 20 + 64 * 1024,

@@ -106,6 +106,13 @@ class Endpoint(Base):
     auth_password: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    # Set when the endpoint belongs to an application (a customer) rather than the workspace.
+    # No foreign key: SQLite cannot add one without rebuilding (and so emptying) the table;
+    # deleting an application deletes its endpoints in the same transaction instead.
+    application_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # After a rotation the old secret still signs until it expires, so receivers can switch.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -152,6 +159,80 @@ class Delivery(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class EventType(Base):
+    """A named kind of event (`order.paid`) that endpoints subscribe to for fan-out."""
+
+    __tablename__ = "event_types"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_type_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    event_type_id: Mapped[str] = mapped_column(
+        ForeignKey("event_types.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created()
+
+
+class EventTypeVisibility(Base):
+    """Whether an environment's portal shows an event type; absent means not published."""
+
+    __tablename__ = "event_type_visibility"
+
+    environment_id: Mapped[str] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_type_id: Mapped[str] = mapped_column(
+        ForeignKey("event_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Application(Base):
+    """One of the workspace's customers, owning its own endpoints."""
+
+    __tablename__ = "applications"
+    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(200))
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    max_endpoints: Mapped[int | None] = mapped_column(Integer)
+    show_event_types: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class PortalSession(Base):
+    """A one-time code that lets an application's user into the portal; only a hash is kept."""
+
+    __tablename__ = "portal_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = _created()
 
 
 class Attempt(Base):

@@ -6,7 +6,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.models import Attempt, Delivery, Endpoint
+from app.models import (
+    Application,
+    Attempt,
+    Delivery,
+    Endpoint,
+    Environment,
+    EventType,
+    Subscription,
+)
 
 FINAL_STATUSES = ("delivered", "failed", "dead_letter")
 
@@ -75,3 +83,50 @@ def endpoint_json(endpoint: Endpoint, include_secret: bool = True) -> dict[str, 
     if include_secret:
         body["secret"] = endpoint.secret
     return body
+
+
+def event_type_json(event_type: EventType, subscriber_count: int) -> dict[str, Any]:
+    return {
+        "id": event_type.id,
+        "name": event_type.name,
+        "description": event_type.description,
+        "subscriberCount": subscriber_count,
+        "createdAt": iso(event_type.created_at),
+    }
+
+
+def application_json(application: Application) -> dict[str, Any]:
+    return {
+        "id": application.id,
+        "externalId": application.external_id,
+        "name": application.name,
+        "metadata": application.metadata_ or {},
+        "maxEndpoints": application.max_endpoints,
+        "showEventTypes": application.show_event_types,
+        "createdAt": iso(application.created_at),
+        "updatedAt": iso(application.updated_at),
+    }
+
+
+def environment_json(environment: Environment) -> dict[str, Any]:
+    return {
+        "id": environment.id,
+        "name": environment.name,
+        "slug": environment.slug,
+        "isDefault": environment.is_default,
+        "createdAt": iso(environment.created_at),
+        "updatedAt": iso(environment.updated_at),
+    }
+
+
+def subscription_json(subscription: Subscription, event_type_name: str) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "eventTypeId": subscription.event_type_id,
+        "eventTypeName": event_type_name,
+        "createdAt": iso(subscription.created_at),
+    }
+
+
+def visibility_json(event_type: EventType, published: bool) -> dict[str, Any]:
+    return {"eventTypeId": event_type.id, "eventTypeName": event_type.name, "published": published}

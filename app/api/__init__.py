@@ -6,8 +6,12 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.api import deliveries, errors, ingest
+    from app.api import deliveries, errors, events, ingest, management, openapi
 
     errors.register(app)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(deliveries.bp)
+    management.register_routes()
+    app.register_blueprint(management.bp)
+    app.register_blueprint(openapi.bp)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.errors import invalid
+from app.models import ApiKey
 from app.runtime import Runtime
+from app.services.auth import authenticate_api_key, bearer_token
+
+R = TypeVar("R")
 
 
 def runtime() -> Runtime:
@@ -33,3 +38,19 @@ def bound_statements(session: Session, seconds: float) -> None:
     """Cap each statement of this transaction, so a stuck database answers 504, not a hang."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
+
+
+def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
+    """Authenticate the API key, run `work` in one bounded transaction, publish after commit.
+
+    `work` returns its result and the ids of the deliveries it created; they are published
+    only once the commit has succeeded, so a worker never looks for an uncommitted row.
+    """
+    rt = runtime()
+    token = bearer_token(request.headers.get("Authorization"))
+    with rt.sessions.begin() as session:
+        bound_statements(session, rt.settings.ingest_timeout)
+        result, created = work(session, authenticate_api_key(session, token))
+        created = list(created)
+    rt.publisher.publish(created)
+    return result

@@ -8,8 +8,11 @@ from flask import Blueprint, request
 from sqlalchemy import select
 
 from app.api.context import runtime
+from app.api.spec import documented
 from app.errors import not_found
 from app.models import Attempt, Delivery
+from app.schemas.management import IncludeQuery
+from app.schemas.responses import DeliveryOut
 from app.serializers import attempt_json, delivery_json
 from app.services.auth import authenticate_api_key, bearer_token
 
@@ -17,6 +20,11 @@ bp = Blueprint("deliveries", __name__)
 
 
 @bp.get("/api/deliveries/<delivery_id>")
+@documented(
+    "Get a delivery of the API key's environment; `include=payload,attempts` adds them",
+    query=IncludeQuery,
+    response=DeliveryOut,
+)
 def get_delivery(delivery_id: str) -> dict[str, Any]:
     token = bearer_token(request.headers.get("Authorization"))
     with runtime().sessions() as session:

@@ -5,39 +5,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
+from sqlalchemy.orm import Session
 
-from app.api.context import bound_statements, read_json, runtime
+from app.api.context import accept, read_json, runtime
+from app.api.spec import documented
 from app.db import utcnow
 from app.errors import APIError
+from app.models import ApiKey
 from app.schemas import BatchBody, BatchItem, SendBody, item_error, parse
-from app.services.auth import authenticate_api_key, bearer_token
+from app.schemas.responses import BatchResult, SendResult
 from app.services.ingest import IngestItem, ItemOutcome, ingest
 
 bp = Blueprint("ingest", __name__)
 
 
 def _accept(build: Callable[[], tuple[list[IngestItem], list[ItemOutcome]]]) -> list[ItemOutcome]:
-    """Authenticate, parse, store in one transaction, then publish what was created."""
-    rt = runtime()
-    token = bearer_token(request.headers.get("Authorization"))
-    with rt.sessions.begin() as session:
-        bound_statements(session, rt.settings.ingest_timeout)
-        api_key = authenticate_api_key(session, token)
+    """Parse (after authenticating), store in one transaction, then publish what was created."""
+
+    def work(session: Session, api_key: ApiKey) -> tuple[list[ItemOutcome], list[str]]:
         items, outcomes = build()
         if items:
             outcomes += ingest(
                 session,
                 api_key,
                 items,
-                max_payload_bytes=rt.settings.max_payload_bytes,
+                max_payload_bytes=runtime().settings.max_payload_bytes,
                 now=utcnow(),
             )
-    rt.publisher.publish(o.delivery_id for o in outcomes if o.created and o.delivery_id)
-    return sorted(outcomes, key=lambda o: o.index)
+        return outcomes, [o.delivery_id for o in outcomes if o.created and o.delivery_id]
+
+    return sorted(accept(work), key=lambda o: o.index)
 
 
 @bp.post("/api/ingest/<endpoint_id>")
+@documented("Send a payload to one endpoint", body=SendBody, response=SendResult, status=202)
 def send(endpoint_id: str) -> tuple[dict[str, Any], int]:
     def build() -> tuple[list[IngestItem], list[ItemOutcome]]:
         body = parse(SendBody, read_json())
@@ -54,6 +56,12 @@ def send(endpoint_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.post("/api/ingest/batch")
+@documented(
+    "Send up to 20 payloads; each item succeeds or fails alone (207 when any failed)",
+    body=BatchBody,
+    response=BatchResult,
+    status=202,
+)
 def send_batch() -> tuple[dict[str, Any], int]:
     def build() -> tuple[list[IngestItem], list[ItemOutcome]]:
         raw = parse(BatchBody, read_json()).items

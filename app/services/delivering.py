@@ -17,6 +17,7 @@ from app.ids import new_id
 from app.models import WAITING_STATUSES, Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
 from app.sender import OutboundRequest, Sender
+from app.services.endpoints import signing_secrets
 from app.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def build_request(claim: Claim, settings: Settings, now: datetime) -> OutboundRe
     if endpoint.type == "slack":
         body = _slack_body(body)
     else:
-        headers.update(signature_headers([endpoint.secret], claim.delivery_id, now, body))
+        headers.update(
+            signature_headers(signing_secrets(endpoint, now), claim.delivery_id, now, body)
+        )
     timeout = settings.delivery_timeout
     if isinstance(config.get("timeout"), int | float) and config["timeout"] > 0:
         timeout = min(float(config["timeout"]), settings.delivery_timeout)
@@ -102,7 +105,12 @@ def record(
 
     Returns False when the lease was lost (another worker took over after it expired): the
     attempt is still recorded, since it happened, but the newer owner's outcome stands.
+    Also False when the delivery was deleted meanwhile (its endpoint was deleted): nothing
+    is left to record against. The shared row lock keeps it from being deleted until commit.
     """
+    still_there = select(deliveries.c.id).where(deliveries.c.id == claim.delivery_id)
+    if session.scalar(still_there.with_for_update(read=True)) is None:
+        return False
     session.add(
         Attempt(
             id=new_id("att"),

@@ -18,6 +18,7 @@ from app.ids import (
 )
 from app.models import ApiKey, Endpoint, Environment, ManagementToken, Workspace
 from app.sender import DestinationRefused, check_destination
+from app.services.lookup import owned
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,15 @@ def create_endpoint(
     auth: tuple[str, str] | None = None,
     type_: str = "webhook",
     description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    application_id: str | None = None,
 ) -> Endpoint:
     """Create an endpoint after vetting its URL (the sender vets it again at send time)."""
-    try:
-        check_destination(url, allow_private=allow_private)
-    except DestinationRefused as exc:
-        raise APIError(400, "invalid_request", f"url: {exc}") from exc
-    env_id = environment_id or default_environment(session, workspace_id).id
+    vet_url(url, allow_private=allow_private)
+    if environment_id is None:
+        env_id = default_environment(session, workspace_id).id
+    else:
+        env_id = owned(session, Environment, workspace_id, environment_id, "Environment").id
     endpoint = Endpoint(
         id=new_id("ep"),
         workspace_id=workspace_id,
@@ -112,7 +115,8 @@ def create_endpoint(
         description=description,
         type=type_,
         config=config or {},
-        metadata_={},
+        metadata_=metadata or {},
+        application_id=application_id,
         secret=new_endpoint_secret(),
         auth_username=auth[0] if auth else None,
         auth_password=auth[1] if auth else None,
@@ -121,3 +125,11 @@ def create_endpoint(
     session.add(endpoint)
     session.flush()
     return endpoint
+
+
+def vet_url(url: str, *, allow_private: bool) -> None:
+    """Refuse destinations the sender would refuse, with a 400 that names the field."""
+    try:
+        check_destination(url, allow_private=allow_private)
+    except DestinationRefused as exc:
+        raise APIError(400, "invalid_request", f"url: {exc}") from exc

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.ids import new_id
-from app.models import ApiKey, Delivery
+from app.models import ApiKey, Delivery, Endpoint
 from app.retry import AttemptResult, Decision
 from app.services import delivering
 from app.services.dispatch import take_due
@@ -151,3 +152,20 @@ def test_expired_idempotency_key_is_taken_over(sessions: sessionmaker[Session]) 
         )
     assert repeat.delivery_id == first.delivery_id and not repeat.created
     assert later.created and later.delivery_id != first.delivery_id
+
+
+def test_recording_after_the_endpoint_was_deleted_is_a_no_op(
+    sessions: sessionmaker[Session],
+) -> None:
+    delivery_id = _delivery(sessions)
+    now = utcnow()
+    with sessions.begin() as session:
+        taken = delivering.claim(session, delivery_id, "w1", 30, now)
+    assert taken is not None
+    with sessions.begin() as session:
+        session.execute(delete(Endpoint).where(Endpoint.id == taken.endpoint.id))
+    with sessions.begin() as session:
+        recorded = delivering.record(
+            session, taken, AttemptResult(status_code=200), Decision("delivered"), now
+        )
+    assert recorded is False

@@ -1,10 +1,10 @@
-"""Request bodies, validated at the boundary; error messages name the offending field."""
+"""Validation at the boundary: error messages name the offending field."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.errors import APIError, invalid
 
@@ -12,24 +12,10 @@ MAX_BATCH_ITEMS = 20
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class SendBody(_Strict):
-    payload: dict[str, Any]
-    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
-
-
-class BatchItem(SendBody):
-    endpointId: str = Field(min_length=1, max_length=64)
-
-
-class BatchBody(BaseModel):
-    """Only the envelope; each item is validated on its own so one bad item fails alone."""
+class Strict(BaseModel):
+    """Unknown fields and loose types are errors, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    items: list[Any] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
 def describe(error: ValidationError) -> str:

@@ -1,0 +1,17 @@
+"""Request and response schemas: they validate requests and generate the OpenAPI document."""
+
+from app.schemas.base import MAX_BATCH_ITEMS, Strict, describe, item_error, parse
+from app.schemas.ingest import BatchBody, BatchItem, EventBatchItem, SendBody, TriggerBody
+
+__all__ = [
+    "MAX_BATCH_ITEMS",
+    "BatchBody",
+    "BatchItem",
+    "EventBatchItem",
+    "SendBody",
+    "Strict",
+    "TriggerBody",
+    "describe",
+    "item_error",
+    "parse",
+]

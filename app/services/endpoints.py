@@ -1,0 +1,90 @@
+"""Managing a workspace's endpoints: edit, delete, rotate the secret, disable and enable."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.ids import new_endpoint_secret
+from app.models import Endpoint
+from app.schemas.management import EndpointUpdate
+from app.services.lookup import owned
+from app.services.workspaces import vet_url
+
+DISABLED_BY_OPERATOR = "disabled through the management API"
+
+
+def list_endpoints(
+    session: Session, workspace_id: str, application_id: str | None = None
+) -> list[Endpoint]:
+    """Oldest first; workspace-wide, or only one application's."""
+    stmt = select(Endpoint).where(Endpoint.workspace_id == workspace_id)
+    if application_id is not None:
+        stmt = stmt.where(Endpoint.application_id == application_id)
+    return list(session.scalars(stmt.order_by(Endpoint.id)))
+
+
+def update_endpoint(
+    session: Session,
+    workspace_id: str,
+    endpoint_id: str,
+    change: EndpointUpdate,
+    *,
+    allow_private: bool,
+) -> Endpoint:
+    endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
+    if change.url is not None:
+        vet_url(change.url, allow_private=allow_private)
+        endpoint.url = change.url
+    if "description" in change.model_fields_set:
+        endpoint.description = change.description
+    if change.metadata is not None:
+        endpoint.metadata_ = change.metadata
+    if change.isActive is not None:
+        set_active(endpoint, change.isActive)
+    session.flush()
+    return endpoint
+
+
+def set_active(endpoint: Endpoint, active: bool) -> None:
+    """Disabled endpoints fail their deliveries without a request until enabled again."""
+    endpoint.is_active = active
+    endpoint.disabled_reason = None if active else DISABLED_BY_OPERATOR
+
+
+def toggle_endpoint(
+    session: Session, workspace_id: str, endpoint_id: str, active: bool
+) -> Endpoint:
+    endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
+    set_active(endpoint, active)
+    session.flush()
+    return endpoint
+
+
+def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
+    """Its subscriptions and deliveries go with it (foreign keys cascade)."""
+    session.delete(owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint"))
+    session.flush()
+
+
+def rotate_secret(
+    session: Session, workspace_id: str, endpoint_id: str, grace: timedelta, now: datetime
+) -> Endpoint:
+    """Issue a new secret; the old one keeps signing for `grace` so receivers can switch over."""
+    endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + grace
+    endpoint.secret = new_endpoint_secret()
+    session.flush()
+    return endpoint
+
+
+def signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
+    """The current secret, plus the previous one while its grace period lasts."""
+    secrets = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        secrets.append(endpoint.previous_secret)
+    return secrets

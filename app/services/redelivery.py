@@ -1,0 +1,65 @@
+"""Operator actions: send one delivery again, or re-drive an endpoint's failures since a time.
+
+Both only put deliveries back in `scheduled_retry`, due now; sending still goes through the
+worker's lease claim, so a re-driven delivery can never be sent by two workers at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.errors import APIError
+from app.models import Delivery, Endpoint
+from app.services.lookup import owned
+
+FINAL_STATUSES = ("delivered", "failed", "dead_letter")
+deliveries = Delivery.__table__
+
+
+def retry_delivery(
+    session: Session, workspace_id: str, delivery_id: str, now: datetime
+) -> Delivery:
+    """Make a finished delivery due now; the caller publishes it after the commit.
+
+    It gets one more attempt: the retry schedule is not restarted.
+    """
+    delivery = owned(session, Delivery, workspace_id, delivery_id, "Delivery")
+    updated = session.execute(
+        deliveries.update()
+        .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(FINAL_STATUSES))
+        .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=now, updated_at=now)
+    )
+    if not updated.rowcount:  # type: ignore[attr-defined]
+        raise APIError(409, "conflict", f"delivery is {delivery.status}, not finished")
+    session.refresh(delivery)
+    return delivery
+
+
+def redrive_endpoint(
+    session: Session,
+    workspace_id: str,
+    endpoint_id: str,
+    *,
+    since: datetime,
+    statuses: Sequence[str],
+    now: datetime,
+) -> int:
+    """Make the endpoint's failed deliveries created since `since` due now; return how many.
+
+    `enqueued_at` is cleared rather than publishing here: the scheduler enqueues them in
+    bounded passes, so re-driving a day of failures never floods the broker in one request.
+    """
+    owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
+    updated = session.execute(
+        deliveries.update()
+        .where(
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.status.in_(statuses),
+            deliveries.c.created_at >= since,
+        )
+        .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=None, updated_at=now)
+    )
+    return int(updated.rowcount)  # type: ignore[attr-defined]
