@@ -79,6 +79,7 @@ class Settings:
     queue_name: str = "hookrelay"
     region: str = "us"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    encryption_keys: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -121,4 +122,9 @@ class Settings:
             queue_name=env.get("HOOKRELAY_QUEUE") or "hookrelay",
             region=region,
             data_dir=data_dir,
+            encryption_keys=tuple(
+                key.strip()
+                for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")
+                if key.strip()
+            ),
         )
