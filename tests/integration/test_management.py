@@ -24,13 +24,7 @@ def _name() -> str:
 def _call(
     stack: Stack, tenant: Tenant, method: str, path: str, body: Any = None
 ) -> requests.Response:
-    return requests.request(
-        method,
-        f"{stack.base_url}/management/v1/workspaces/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {tenant.management_token}"},
-        timeout=10,
-    )
+    return stack.management(tenant, method, path, body)
 
 
 def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> None:

@@ -43,24 +43,12 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, T
         running.stop()
 
 
-def _management(
-    stack: Stack, tenant: Tenant, method: str, path: str, body: object
-) -> requests.Response:
-    return requests.request(
-        method,
-        f"{stack.base_url}/management/v1/workspaces/{tenant.workspace_id}/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {tenant.management_token}"},
-        timeout=10,
-    )
-
-
 @pytest.mark.parametrize("url", FORBIDDEN)
 def test_private_urls_are_refused_when_an_endpoint_is_created(
     guarded: tuple[Stack, Tenant], url: str
 ) -> None:
     stack, tenant = guarded
-    response = _management(stack, tenant, "POST", "endpoints", {"url": url})
+    response = stack.management(tenant, "POST", f"{tenant.workspace_id}/endpoints", {"url": url})
     assert response.status_code == 400, url
     assert response.json()["error"]["code"] == "invalid_request"
 
@@ -69,12 +57,14 @@ def test_private_urls_are_refused_when_an_endpoint_is_changed(
     guarded: tuple[Stack, Tenant],
 ) -> None:
     stack, tenant = guarded
-    created = _management(stack, tenant, "POST", "endpoints", {"url": "https://example.com/x"})
+    created = stack.management(
+        tenant, "POST", f"{tenant.workspace_id}/endpoints", {"url": "https://example.com/x"}
+    )
     assert created.status_code == 201
-    path = f"endpoints/{created.json()['id']}"
-    changed = _management(stack, tenant, "PATCH", path, {"url": "http://169.254.169.254/"})
+    path = f"{tenant.workspace_id}/endpoints/{created.json()['id']}"
+    changed = stack.management(tenant, "PATCH", path, {"url": "http://169.254.169.254/"})
     assert changed.status_code == 400
-    assert _management(stack, tenant, "GET", path, None).json()["url"] == "https://example.com/x"
+    assert stack.management(tenant, "GET", path, None).json()["url"] == "https://example.com/x"
 
 
 def test_endpoint_that_now_resolves_to_loopback_is_refused_at_send_time(
