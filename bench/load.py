@@ -26,7 +26,7 @@ class Result:
     elapsed: float = 0.0
     ids: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
-    sent_at: dict[str, float] = field(default_factory=dict)
+    accepted_at: dict[str, float] = field(default_factory=dict)
 
     def rate(self, unit: str = "requests") -> float:
         done = self.requests if unit == "requests" else len(self.ids)
@@ -108,9 +108,10 @@ async def open_loop(send: Request, rate: float, seconds: float) -> Result:
     async def one(session: aiohttp.ClientSession, n: int) -> None:
         start = time.time()
         ids = await send(session, n)
-        result.latencies.append(time.time() - start)
+        accepted = time.time()
+        result.latencies.append(accepted - start)
         result.ids += ids
-        result.sent_at.update(dict.fromkeys(ids, start))
+        result.accepted_at.update(dict.fromkeys(ids, accepted))
 
     async with _session(64) as session:
         begin = time.perf_counter()

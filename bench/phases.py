@@ -7,6 +7,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from sqlalchemy import select
@@ -17,6 +18,10 @@ from app.queue import Publisher, make_celery
 from bench.load import Client, Result, closed_loop, open_loop, percentile, receiver_get
 from tasks.scheduler import run_pass
 from tests.support.stack import Stack
+
+if TYPE_CHECKING:
+    from bench.run import Sizes
+    from bench.systems import System
 
 Figures = dict[str, float]
 
@@ -67,12 +72,16 @@ async def end_to_end(client: Client, count: int, concurrency: int, port: int) ->
 
 
 async def latency(client: Client, rate: float, seconds: float, port: int) -> Figures:
-    """Single sends at a steady rate; time from sending the ingest request to receipt."""
+    """Single sends at a steady rate; time from the 202 reaching the client to receipt.
+
+    A fast worker can deliver before the client has read the 202, so a few delays may be
+    slightly negative; they are kept, not clamped.
+    """
     await receiver_get(port, "/reset", "POST")
     sent: Result = await open_loop(client.single, rate, seconds)
     await wait_arrivals(port, len(sent.ids), timeout=60)
     arrived = await receiver_get(port, "/arrivals")
-    delays = [arrived[i] - sent.sent_at[i] for i in sent.ids if i in arrived]
+    delays = [arrived[i] - sent.accepted_at[i] for i in sent.ids if i in arrived]
     return {
         "latency_p50_ms": percentile(delays, 50) * 1000,
         "latency_p99_ms": percentile(delays, 99) * 1000,
@@ -173,19 +182,18 @@ def process_rss_mb(root_pid: int) -> float:
 
 
 async def backlog_memory(
-    stack: Stack, endpoint_id: str, backlog: int, seconds: float, port: int
+    system: System, stack: Stack, endpoint_id: str, sizes: Sizes, port: int
 ) -> Figures:
-    """Worker RSS while it works through `backlog` published deliveries."""
-    ids = seed(stack, endpoint_id, backlog, "pending", timedelta(0))
+    """Worker RSS while the workers go through `sizes.backlog` published deliveries."""
+    ids = seed(stack, endpoint_id, sizes.backlog, "pending", timedelta(0))
     start = time.perf_counter()
     Publisher(make_celery(stack.settings)).publish(ids)
-    publish_rate = backlog / (time.perf_counter() - start)
+    publish_rate = sizes.backlog / (time.perf_counter() - start)
     await receiver_get(port, "/reset", "POST")
-    worker = stack.run("worker")
-    stack.wait_worker_ready("worker")
+    groups = system.start_workers(stack)
     peak, begin = 0.0, time.perf_counter()
-    while time.perf_counter() - begin < seconds:
-        peak = max(peak, process_rss_mb(worker.pid))
+    while time.perf_counter() - begin < sizes.memory_seconds:
+        peak = max([peak, *(process_rss_mb(group) for group in groups)])
         await asyncio.sleep(0.25)
     drained = (await receiver_get(port, "/stats"))["unique"]
     return {

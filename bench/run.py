@@ -43,7 +43,7 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0)
-SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 2_000, 500, 300, 2.0)
+SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0)
 
 
 class Receiver:
@@ -83,8 +83,7 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
             client, sizes.batch_requests, sizes.singles, sizes.concurrency
         )
         system.discard_backlog(stack)
-        stack.run("worker")
-        stack.wait_worker_ready("worker")
+        system.start_workers(stack)
         figures |= await phases.end_to_end(client, sizes.e2e, sizes.concurrency, receiver.port)
         figures |= await phases.latency(client, sizes.rate, sizes.rate_seconds, receiver.port)
         return figures
@@ -112,9 +111,7 @@ async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path
                 figures |= phases.scheduler_pass(stack)
                 out[label].append(figures)
         out["memory"] = [
-            await phases.backlog_memory(
-                stack, client.endpoint_id, sizes.backlog, sizes.memory_seconds, receiver.port
-            )
+            await phases.backlog_memory(system, stack, client.endpoint_id, sizes, receiver.port)
         ]
         return out
     finally:

@@ -6,6 +6,7 @@ runs from `bench/naive/Procfile` on the same PostgreSQL and broker.
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class System:
     name: str
     naive: bool = False
     rabbitmq: bool = False
+    # hookrelay's worker is I/O-bound threads in one process, scaled like any Procfile type
+    # (one process per core); the naive worker is one prefork worker with a child per core.
+    worker_processes: int = 1
 
     def build(self, workdir: Path) -> Stack:
         stack = build("pg-rabbitmq" if self.rabbitmq else "pg-redis", workdir)
@@ -59,6 +63,14 @@ class System:
         tenant = stack.tenant()
         return tenant.api_key, stack.endpoint(tenant, url)["id"]
 
+    def start_workers(self, stack: Stack) -> list[int]:
+        """Start the worker processes; return their process-group ids."""
+        names = [f"worker-{n}" for n in range(self.worker_processes)]
+        procs = [stack.run("worker", name=name) for name in names]
+        for name in names:
+            stack.wait_worker_ready(name)
+        return [proc.pid for proc in procs]
+
     def discard_backlog(self, stack: Stack) -> None:
         """Forget what an ingest-only phase left queued, so the next phase starts empty."""
         with Connection(stack.env["BROKER_URL"], connect_timeout=3) as conn:
@@ -74,5 +86,6 @@ class System:
 
 
 NAIVE = System("naive")
-HOOKRELAY = System("hookrelay")
-HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True)
+CORES = os.cpu_count() or 2
+HOOKRELAY = System("hookrelay", worker_processes=CORES)
+HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)
