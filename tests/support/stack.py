@@ -47,8 +47,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
+def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
+    lines = path.read_text().splitlines()
     return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
 
 
@@ -69,6 +69,7 @@ class Stack:
     pg_database: str | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     engine: Engine | None = None
+    procfile_path: Path = ROOT / "Procfile"
 
     @property
     def base_url(self) -> str:
@@ -90,7 +91,7 @@ class Stack:
         name = name or process_type
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
-                ["sh", "-c", procfile()[process_type]],
+                ["sh", "-c", procfile(self.procfile_path)[process_type]],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -132,15 +133,17 @@ class Stack:
         raise RuntimeError("web not listening")
 
     def start(self, workers: int = 2) -> Stack:
-        """Run `release`, then web, `workers` worker processes and the scheduler."""
+        """Run `release`, then web, `workers` worker processes and the scheduler (if any)."""
+        processes = procfile(self.procfile_path)
         release = subprocess.run(
-            ["sh", "-c", procfile()["release"]], cwd=ROOT, env=self.env, capture_output=True
+            ["sh", "-c", processes["release"]], cwd=ROOT, env=self.env, capture_output=True
         )
         if release.returncode != 0:
             raise RuntimeError(f"release failed: {release.stderr.decode()[-3000:]}")
         self.run("web")
-        self.run("scheduler")
-        names = ["worker"] + [f"worker-{n}" for n in range(2, workers + 1)]
+        if "scheduler" in processes:
+            self.run("scheduler")
+        names = [f"worker-{n}" if n > 1 else "worker" for n in range(1, workers + 1)]
         for name in names:
             self.run("worker", name=name)
         self.wait_web_ready()

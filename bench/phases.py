@@ -1,0 +1,203 @@
+"""The measurements, one function per figure family; each returns named figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+from sqlalchemy import select
+
+from app.ids import new_id
+from app.models import Delivery
+from app.queue import Publisher, make_celery
+from bench.load import Client, Result, closed_loop, open_loop, percentile, receiver_get
+from tasks.scheduler import run_pass
+from tests.support.stack import Stack
+
+if TYPE_CHECKING:
+    from bench.run import Sizes
+    from bench.systems import System
+
+Figures = dict[str, float]
+
+
+async def ingest(client: Client, batch_requests: int, singles: int, concurrency: int) -> Figures:
+    """Ingest only (no worker): batch items/s and single requests/s with their latencies.
+
+    A warm-up round first, so connection pools and lazy imports are not counted.
+    """
+    await closed_loop(client.batch, concurrency, concurrency, timeout=60)
+    await closed_loop(client.single, concurrency * 2, concurrency, timeout=60)
+    batch = await closed_loop(client.batch, batch_requests, concurrency, timeout=300)
+    single = await closed_loop(client.single, singles, concurrency, timeout=300)
+    return {
+        "batch_items_s": batch.rate("items"),
+        "batch_p50_ms": batch.percentile(50),
+        "batch_p99_ms": batch.percentile(99),
+        "single_rps": single.rate(),
+        "single_p50_ms": single.percentile(50),
+        "single_p99_ms": single.percentile(99),
+    }
+
+
+async def wait_arrivals(port: int, expected: int, timeout: float) -> None:
+    """Poll the receiver until it has `expected` unique deliveries, or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (await receiver_get(port, "/stats"))["unique"] >= expected:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def end_to_end(client: Client, count: int, concurrency: int, port: int) -> Figures:
+    """`count` deliveries in 20-item batches until the receiver has every one."""
+    await receiver_get(port, "/reset", "POST")
+    start = time.perf_counter()
+    sent = await closed_loop(client.batch, count // 20, concurrency, timeout=600)
+    await wait_arrivals(port, len(sent.ids), timeout=max(60.0, count / 40))
+    elapsed = time.perf_counter() - start
+    await asyncio.sleep(1.0)  # let a late repeat arrive before counting duplicates
+    stats = await receiver_get(port, "/stats")
+    arrived = await receiver_get(port, "/arrivals")
+    return {
+        "e2e_per_s": len(sent.ids) / elapsed,
+        "e2e_lost": float(len(set(sent.ids) - arrived.keys())),
+        "e2e_duplicates": float(stats["total"] - stats["unique"]),
+    }
+
+
+async def latency(client: Client, rate: float, seconds: float, port: int) -> Figures:
+    """Single sends at a steady rate; time from the 202 reaching the client to receipt.
+
+    A fast worker can deliver before the client has read the 202, so a few delays may be
+    slightly negative; they are kept, not clamped.
+    """
+    await receiver_get(port, "/reset", "POST")
+    sent: Result = await open_loop(client.single, rate, seconds)
+    await wait_arrivals(port, len(sent.ids), timeout=60)
+    arrived = await receiver_get(port, "/arrivals")
+    delays = [arrived[i] - sent.accepted_at[i] for i in sent.ids if i in arrived]
+    return {
+        "latency_p50_ms": percentile(delays, 50) * 1000,
+        "latency_p99_ms": percentile(delays, 99) * 1000,
+        "latency_lost": float(len(sent.ids) - len(delays)),
+    }
+
+
+async def reads(client: Client, stack: Stack, ids: list[str], concurrency: int) -> Figures:
+    """The results endpoint (requests/s) and the per-endpoint list query (ms per page)."""
+    got = await closed_loop(
+        lambda s, n: _get(client, s, ids[n % len(ids)]), len(ids), concurrency, 300
+    )
+    page = (
+        select(Delivery)
+        .where(Delivery.endpoint_id == client.endpoint_id)
+        .order_by(Delivery.id.desc())
+        .limit(50)
+    )
+    timings = []
+    with stack.sessions() as session:
+        for _ in range(100):
+            start = time.perf_counter()
+            assert len(session.scalars(page).all()) == 50
+            timings.append(time.perf_counter() - start)
+    return {"get_rps": got.rate(), "list_ms": percentile(timings, 50) * 1000}
+
+
+async def _get(client: Client, session: object, delivery_id: str) -> list[str]:
+    await client.get(session, delivery_id)  # type: ignore[arg-type]
+    return []
+
+
+def scheduler_pass(stack: Stack, passes: int = 20) -> Figures:
+    """Median time of one scheduler pass (the same function the scheduler process runs)."""
+    settings = stack.settings
+    publisher = Publisher(make_celery(settings))
+    timings = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        run_pass(stack.sessions, publisher, settings)
+        timings.append(time.perf_counter() - start)
+    return {"pass_ms": percentile(timings, 50) * 1000}
+
+
+def seed(stack: Stack, endpoint_id: str, rows: int, status: str, due_in: timedelta) -> list[str]:
+    """COPY `rows` deliveries of `endpoint_id` with one status straight into the table."""
+    url = stack.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    now = datetime.now(UTC)
+    columns = (
+        "id, workspace_id, environment_id, endpoint_id, idempotency_key, payload, status,"
+        " attempts, next_attempt_at, enqueued_at, created_at, updated_at"
+    )
+    ids = [new_id("del") for _ in range(rows)]
+    with psycopg.connect(url) as conn:
+        ws, env = conn.execute(
+            "SELECT workspace_id, environment_id FROM endpoints WHERE id = %s", (endpoint_id,)
+        ).fetchone() or ("", "")
+        enqueued = now if status == "pending" else None
+        with conn.cursor().copy(f"COPY deliveries ({columns}) FROM STDIN") as copy:
+            for n, delivery_id in enumerate(ids):
+                copy.write_row(
+                    (
+                        delivery_id,
+                        ws,
+                        env,
+                        endpoint_id,
+                        f"seed-{n}",
+                        '{"n":1}',
+                        status,
+                        0 if status == "pending" else 1,
+                        now + due_in,
+                        enqueued,
+                        now,
+                        now,
+                    )
+                )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE deliveries")
+    return ids
+
+
+def process_rss_mb(root_pid: int) -> float:
+    """Largest resident set among the processes of one process group (a Procfile process)."""
+    largest = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != root_pid:
+                continue
+            status = (entry / "status").read_text()
+        except (OSError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest / 1024
+
+
+async def backlog_memory(
+    system: System, stack: Stack, endpoint_id: str, sizes: Sizes, port: int
+) -> Figures:
+    """Worker RSS while the workers go through `sizes.backlog` published deliveries."""
+    ids = seed(stack, endpoint_id, sizes.backlog, "pending", timedelta(0))
+    start = time.perf_counter()
+    Publisher(make_celery(stack.settings)).publish(ids)
+    publish_rate = sizes.backlog / (time.perf_counter() - start)
+    await receiver_get(port, "/reset", "POST")
+    groups = system.start_workers(stack)
+    peak, begin = 0.0, time.perf_counter()
+    while time.perf_counter() - begin < sizes.memory_seconds:
+        peak = max([peak, *(process_rss_mb(group) for group in groups)])
+        await asyncio.sleep(0.25)
+    drained = (await receiver_get(port, "/stats"))["unique"]
+    return {
+        "worker_rss_mb": peak,
+        "backlog_publish_s": publish_rate,
+        "backlog_drain_s": drained / (time.perf_counter() - begin),
+    }

@@ -1,0 +1,135 @@
+"""The table: medians of the runs with their spread, ratios per run, and the targets."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+Runs = list[dict[str, float]]
+
+# key, label, higher is better
+MAIN = [
+    ("e2e_per_s", "end to end, deliveries/s", True),
+    ("e2e_lost", "end to end, lost", False),
+    ("e2e_duplicates", "end to end, duplicates", False),
+    ("batch_items_s", "ingest, 20-item batches, items/s", True),
+    ("batch_p50_ms", "ingest batch p50 ms", False),
+    ("batch_p99_ms", "ingest batch p99 ms", False),
+    ("single_rps", "ingest, single sends, requests/s", True),
+    ("single_p50_ms", "ingest single p50 ms", False),
+    ("single_p99_ms", "ingest single p99 ms", False),
+    ("latency_p50_ms", "accept to receipt at 100/s, p50 ms", False),
+    ("latency_p99_ms", "accept to receipt at 100/s, p99 ms", False),
+    ("latency_lost", "latency run, lost", False),
+]
+GROWTH = [
+    ("batch_items_s", "ingest batch items/s", True),
+    ("single_rps", "ingest single requests/s", True),
+    ("single_p50_ms", "ingest single p50 ms", False),
+    ("get_rps", "GET /api/deliveries/{id} requests/s", True),
+    ("list_ms", "list query (50 newest of the endpoint) ms", False),
+    ("pass_ms", "one scheduler pass ms (nothing due)", False),
+]
+MEMORY = [
+    ("worker_rss_mb", "worker RSS MB, largest process"),
+    ("backlog_publish_s", "backlog published, tasks/s (one producer)"),
+    ("backlog_drain_s", "backlog drained, deliveries/s"),
+]
+
+
+@dataclass
+class Results:
+    sizes: dict[str, Any]
+    systems: list[str]
+    runs: dict[str, Runs] = field(default_factory=dict)
+    growth: dict[str, Runs] = field(default_factory=dict)
+
+
+def median(runs: Runs, key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def cell(runs: Runs, key: str) -> str:
+    values = [r[key] for r in runs]
+    mid = statistics.median(values)
+    if len(values) == 1:
+        return _num(mid)
+    return f"{_num(mid)} ({_num(min(values))}-{_num(max(values))})"
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+
+
+def ratio(results: Results, system: str, key: str) -> str:
+    """Median of the per-run ratios system/naive: each pair was measured side by side."""
+    pairs = zip(results.runs[system], results.runs["naive"], strict=True)
+    ratios = [a[key] / b[key] for a, b in pairs if b[key]]
+    return f"{statistics.median(ratios):.3g}x" if ratios else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def render(results: Results) -> str:
+    others = [s for s in results.systems if s != "naive"]
+    header = ["figure", *results.systems, *(f"{s}/naive" for s in others)]
+    rows = [
+        [label, *(cell(results.runs[s], key) for s in results.systems)]
+        + [ratio(results, s, key) if not key.endswith("lost") else "" for s in others]
+        for key, label, _ in MAIN
+    ]
+    out = [f"Medians of {results.sizes['runs']} run(s), (min-max) in brackets.", ""]
+    out += _table(header, rows)
+    growth = results.growth
+    rows = []
+    for key, label, _ in GROWTH:
+        empty, full = median(growth["empty"], key), median(growth["full"], key)
+        change = f"{(full - empty) / empty * 100:+.0f} %" if empty else "-"
+        rows.append([label, cell(growth["empty"], key), cell(growth["full"], key), change])
+    rows_label = (
+        f"{results.sizes['growth_rows']:,} rows + {results.sizes['growth_retries']:,} retries"
+    )
+    out += ["", *_table(["hookrelay", "empty table", rows_label, "change"], rows)]
+    backlog = f"{results.sizes['backlog']:,} backlog"
+    rows = [[label, cell(growth["memory"], key)] for key, label in MEMORY]
+    out += ["", *_table(["hookrelay", backlog], rows), "", *targets(results)]
+    return "\n".join(out)
+
+
+def targets(results: Results) -> list[str]:
+    """Each target of the issue, met or missed, from the figures above."""
+    hr, growth = results.runs["hookrelay"], results.growth
+
+    def ratio_of(key: str) -> float:
+        return statistics.median(
+            a[key] / b[key] for a, b in zip(hr, results.runs["naive"], strict=True)
+        )
+
+    def worse(key: str) -> float:
+        """How much worse the full table is than the empty one (0 when it is better)."""
+        factor = median(growth["full"], key) / median(growth["empty"], key)
+        higher_better = next(h for k, _, h in GROWTH if k == key)
+        return max(0.0, 1 - factor if higher_better else factor - 1)
+
+    checks = [
+        ("end to end >= 5x naive (redis)", ratio_of("e2e_per_s") >= 5),
+        ("0 lost", all(r["e2e_lost"] == 0 for s in results.runs.values() for r in s)),
+        ("batch ingest >= 1,500 items/s (redis)", median(hr, "batch_items_s") >= 1500),
+        ("single ingest >= 1.5x naive", ratio_of("single_rps") >= 1.5),
+        ("latency p50 <= 30 ms", median(hr, "latency_p50_ms") <= 30),
+        ("latency p99 <= 200 ms", median(hr, "latency_p99_ms") <= 200),
+        ("growth: ingest within 20 %", max(worse("batch_items_s"), worse("single_rps")) <= 0.2),
+        ("growth: reads within 20 %", max(worse("get_rps"), worse("list_ms")) <= 0.2),
+        ("worker RSS <= 250 MB", median(growth["memory"], "worker_rss_mb") <= 250),
+    ]
+    if "hookrelay-rabbitmq" in results.runs:
+        rabbit = results.runs["hookrelay-rabbitmq"]
+        checks += [
+            ("end to end >= 800/s (rabbitmq)", median(rabbit, "e2e_per_s") >= 800),
+            ("batch ingest >= 3,000 items/s (rabbitmq)", median(rabbit, "batch_items_s") >= 3000),
+        ]
+    return [f"- {'met   ' if ok else 'MISSED'} {name}" for name, ok in checks]

@@ -1,0 +1,160 @@
+"""The one command: `python -m bench [--quick | --smoke] [--runs N] [--rabbitmq]`.
+
+Starts a receiver, then for each run the naive baseline and hookrelay side by side on fresh
+PostgreSQL databases and unique queues, then the growth and memory phases on hookrelay, and
+prints the table (medians of the runs with their spread, and per-run ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from bench import phases
+from bench.load import Client
+from bench.report import Results, render
+from bench.systems import HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
+from tests.support.services import reachable
+from tests.support.stack import Stack, free_port
+
+
+@dataclass(frozen=True)
+class Sizes:
+    runs: int = 3
+    e2e: int = 10_000
+    batch_requests: int = 200  # of 20 items
+    singles: int = 1_000
+    concurrency: int = 16
+    rate: float = 100.0
+    rate_seconds: float = 10.0
+    growth_rows: int = 1_000_000
+    growth_retries: int = 100_000
+    backlog: int = 100_000
+    memory_seconds: float = 15.0
+
+
+FULL = Sizes()
+QUICK = Sizes(1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0)
+SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0)
+
+
+class Receiver:
+    """The asyncio receiver in its own process, so it never shares a core's GIL with the load."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(self.port)])
+        deadline = time.monotonic() + 10
+        while not reachable(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _start(system: System, workdir: Path, receiver: Receiver) -> tuple[Stack, Client]:
+    stack = system.build(workdir)
+    try:
+        stack.start(workers=0)
+        token, endpoint_id = system.tenant(stack, receiver.url())
+    except BaseException:
+        stack.stop()
+        raise
+    return stack, Client(stack.base_url, token, endpoint_id)
+
+
+async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
+    """Ingest with the worker stopped, then end to end and latency with one worker."""
+    stack, client = _start(system, workdir, receiver)
+    try:
+        figures = await phases.ingest(
+            client, sizes.batch_requests, sizes.singles, sizes.concurrency
+        )
+        system.discard_backlog(stack)
+        system.start_workers(stack)
+        figures |= await phases.end_to_end(client, sizes.e2e, sizes.concurrency, receiver.port)
+        figures |= await phases.latency(client, sizes.rate, sizes.rate_seconds, receiver.port)
+        return figures
+    finally:
+        stack.stop()
+
+
+async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
+    """The same ingest and read figures on an empty table and with `growth_rows` stored."""
+    stack, client = _start(system, workdir, receiver)
+    out: dict[str, list[dict]] = {"empty": [], "full": []}
+    try:
+        ids = phases.seed(stack, client.endpoint_id, 100, "delivered", timedelta(0))
+        for label in ("empty", "full"):
+            if label == "full":
+                phases.seed(stack, client.endpoint_id, sizes.growth_rows, "delivered", timedelta(0))
+                day = timedelta(days=1)
+                phases.seed(stack, client.endpoint_id, sizes.growth_retries, "scheduled_retry", day)
+            for _ in range(sizes.runs):
+                figures = await phases.ingest(
+                    client, sizes.batch_requests, sizes.singles, sizes.concurrency
+                )
+                system.discard_backlog(stack)
+                figures |= await phases.reads(client, stack, ids * 10, sizes.concurrency)
+                figures |= phases.scheduler_pass(stack)
+                out[label].append(figures)
+        out["memory"] = [
+            await phases.backlog_memory(system, stack, client.endpoint_id, sizes, receiver.port)
+        ]
+        return out
+    finally:
+        stack.stop()
+
+
+async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Results:
+    receiver = Receiver()
+    results = Results(sizes=asdict(sizes), systems=[s.name for s in systems])
+    try:
+        for run in range(sizes.runs):
+            for system in systems:
+                print(f"run {run + 1}/{sizes.runs}: {system.name}", file=sys.stderr, flush=True)
+                figures = await one_run(system, sizes, receiver, workdir / f"{system.name}-{run}")
+                results.runs.setdefault(system.name, []).append(figures)
+        print("growth and memory: hookrelay", file=sys.stderr, flush=True)
+        results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
+    finally:
+        receiver.stop()
+    return results
+
+
+def parse(argv: list[str] | None = None) -> tuple[Sizes, list[System], argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes, one run (develop)")
+    size.add_argument("--smoke", action="store_true", help="a few hundred deliveries (tests)")
+    parser.add_argument("--runs", type=int, help="runs per system (default 3)")
+    parser.add_argument("--rabbitmq", action="store_true", help="also hookrelay on RabbitMQ")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    if args.runs:
+        sizes = replace(sizes, runs=args.runs)
+    systems = [NAIVE, HOOKRELAY] + ([HOOKRELAY_RABBITMQ] if args.rabbitmq else [])
+    return sizes, systems, args
+
+
+def main(argv: list[str] | None = None) -> Results:
+    sizes, systems, args = parse(argv)
+    with tempfile.TemporaryDirectory(prefix="hookrelay-bench-") as tmp:
+        results = asyncio.run(main_async(sizes, systems, Path(tmp)))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(results), indent=2))
+    print(render(results))
+    return results

@@ -1,0 +1,91 @@
+"""The systems under test, each started from its own Procfile with the test harness's Stack.
+
+hookrelay runs exactly as shipped (its Procfile and production timings); the naive baseline
+runs from `bench/naive/Procfile` on the same PostgreSQL and broker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from kombu import Connection
+from sqlalchemy import text
+
+from tests.support.stack import Stack, build
+
+NAIVE_PROCFILE = Path(__file__).parent / "naive" / "Procfile"
+# The harness's fast test timings; the benchmark measures the shipped defaults instead.
+TEST_TIMINGS = (
+    "HOOKRELAY_RETRY_SCHEDULE",
+    "HOOKRELAY_DELIVERY_TIMEOUT",
+    "HOOKRELAY_LEASE_SECONDS",
+    "HOOKRELAY_REQUEUE_AFTER",
+    "HOOKRELAY_SCHEDULER_INTERVAL",
+    "HOOKRELAY_INGEST_TIMEOUT",
+    "WEB_CONCURRENCY",
+    "WORKER_CONCURRENCY",
+)
+
+
+@dataclass(frozen=True)
+class System:
+    """One column of the table: which app, on which broker."""
+
+    name: str
+    naive: bool = False
+    rabbitmq: bool = False
+    # hookrelay's worker is I/O-bound threads in one process, scaled like any Procfile type
+    # (one process per core); the naive worker is one prefork worker with a child per core.
+    worker_processes: int = 1
+
+    def build(self, workdir: Path) -> Stack:
+        stack = build("pg-rabbitmq" if self.rabbitmq else "pg-redis", workdir)
+        for key in TEST_TIMINGS:
+            stack.env.pop(key, None)
+        if self.naive:
+            stack.procfile_path = NAIVE_PROCFILE
+            stack.env["NAIVE_API_KEY"] = secrets.token_urlsafe(24)
+        return stack
+
+    def tenant(self, stack: Stack, url: str) -> tuple[str, str]:
+        """Create the sender's credentials and one endpoint at `url`: (token, endpoint id)."""
+        if self.naive:
+            endpoint_id = f"ep_{secrets.token_hex(8)}"
+            with stack.sessions.begin() as session:
+                session.execute(
+                    text("INSERT INTO endpoints (id, url) VALUES (:id, :url)"),
+                    {"id": endpoint_id, "url": url},
+                )
+            return stack.env["NAIVE_API_KEY"], endpoint_id
+        tenant = stack.tenant()
+        return tenant.api_key, stack.endpoint(tenant, url)["id"]
+
+    def start_workers(self, stack: Stack) -> list[int]:
+        """Start the worker processes; return their process-group ids."""
+        names = [f"worker-{n}" for n in range(self.worker_processes)]
+        procs = [stack.run("worker", name=name) for name in names]
+        for name in names:
+            stack.wait_worker_ready(name)
+        return [proc.pid for proc in procs]
+
+    def discard_backlog(self, stack: Stack) -> None:
+        """Forget what an ingest-only phase left queued, so the next phase starts empty."""
+        with Connection(stack.env["BROKER_URL"], connect_timeout=3) as conn:
+            conn.default_channel.queue_purge(stack.env["HOOKRELAY_QUEUE"])
+        if not self.naive:  # or the scheduler would publish it again after requeue_after
+            with stack.sessions.begin() as session:
+                session.execute(
+                    text(
+                        "UPDATE deliveries SET status = 'delivered', enqueued_at = NULL"
+                        " WHERE status = 'pending'"
+                    )
+                )
+
+
+NAIVE = System("naive")
+CORES = os.cpu_count() or 2
+HOOKRELAY = System("hookrelay", worker_processes=CORES)
+HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)

@@ -1,0 +1,33 @@
+"""The benchmark in smoke mode, so `python -m bench` never rots.
+
+A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis:
+nothing accepted may be lost, and the printed table has every row.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import GROWTH, MAIN, MEMORY
+from bench.run import main
+from tests.support.services import need
+
+pytestmark = pytest.mark.integration
+
+
+def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    need("postgresql", "redis")
+
+    results = main(["--smoke"])
+
+    for system in ("naive", "hookrelay"):
+        [run] = results.runs[system]
+        assert run["e2e_lost"] == 0, system
+        assert run["latency_lost"] == 0, system
+        assert run["e2e_per_s"] > 0 and run["batch_items_s"] > 0 and run["single_rps"] > 0
+    for phase in ("empty", "full"):
+        assert results.growth[phase] and all(r["pass_ms"] > 0 for r in results.growth[phase])
+    assert results.growth["memory"][0]["worker_rss_mb"] > 0
+    table = capsys.readouterr().out
+    for _key, label, *_ in MAIN + GROWTH + MEMORY:
+        assert f"| {label} |" in table
