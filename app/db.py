@@ -72,23 +72,28 @@ def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(database_url: str, sqlite_busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
+def make_engine(database_url: str, statement_timeout: float | None = None, **kwargs: Any) -> Engine:
     """Create an engine for DATABASE_URL with the per-dialect settings hookrelay relies on.
 
-    `sqlite_busy_seconds` bounds how long a write waits for SQLite's single write lock; the
-    web process passes its ingest timeout so a stuck writer yields a 504, not a hang.
+    `statement_timeout` (seconds) bounds every statement on PostgreSQL and the wait for
+    SQLite's single write lock; the web process passes its ingest timeout so a stuck database
+    yields a 504, not a hang. It is set once per connection, not per transaction.
     """
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        busy_seconds = statement_timeout or 30.0
         engine = create_engine(
             database_url,
-            connect_args={"check_same_thread": False, "timeout": sqlite_busy_seconds},
+            connect_args={"check_same_thread": False, "timeout": busy_seconds},
             **kwargs,
         )
-        _configure_sqlite(engine, sqlite_busy_seconds)
+        _configure_sqlite(engine, busy_seconds)
         return engine
+    if statement_timeout is not None:
+        options = f"-c statement_timeout={int(statement_timeout * 1000)}"
+        kwargs.setdefault("connect_args", {})["options"] = options
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

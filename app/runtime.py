@@ -23,7 +23,7 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         crypto.configure(crypto.load_keys(settings))  # fail at start, not at the first secret
-        engine = make_engine(settings.database_url, sqlite_busy_seconds=settings.ingest_timeout)
+        engine = make_engine(settings.database_url, statement_timeout=settings.ingest_timeout)
         return cls(settings, engine, bind_session_factory(engine))
 
     @cached_property
