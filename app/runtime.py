@@ -1,4 +1,4 @@
-"""What one process holds: settings, the bound session factory, and a queue publisher."""
+"""What one process holds: settings, the bound session factory, a queue publisher, limits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import bind_session_factory, make_engine
 from app.queue import Publisher, make_celery
+from app.ratelimits import RateLimits
 
 
 @dataclass
@@ -28,3 +29,8 @@ class Runtime:
     def publisher(self) -> Publisher:
         # Created on first use, so CLI commands and health checks need no broker.
         return Publisher(make_celery(self.settings))
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        # Opened on first use, like the publisher: the CLI never touches the limit store.
+        return RateLimits(self.settings)
