@@ -41,7 +41,7 @@ def bound_statements(session: Session, seconds: float) -> None:
 
 
 def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
-    """Authenticate the API key, run `work` in one bounded transaction, publish after commit.
+    """Authenticate and rate-limit the API key, run `work` in one bounded transaction, publish.
 
     `work` returns its result and the ids of the deliveries it created; they are published
     only once the commit has succeeded, so a worker never looks for an uncommitted row.
@@ -50,7 +50,9 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     token = bearer_token(request.headers.get("Authorization"))
     with rt.sessions.begin() as session:
         bound_statements(session, rt.settings.ingest_timeout)
-        result, created = work(session, authenticate_api_key(session, token))
+        api_key = authenticate_api_key(session, token)
+        rt.rate_limits.ingest(api_key.workspace_id, api_key.id)
+        result, created = work(session, api_key)
         created = list(created)
     rt.publisher.publish(created)
     return result
