@@ -47,6 +47,7 @@ def register_routes() -> None:
     """Import the route modules, which attach their views to `bp`."""
     from app.api.management import (  # noqa: F401
         applications,
+        batch,
         deliveries,
         endpoints,
         environments,
