@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage, storage_from_string
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 
 from app.config import Settings
 from app.errors import APIError
@@ -41,7 +41,7 @@ class RateLimits:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         storage: Storage = storage_from_string(settings.rate_limit_storage)
-        self._windows = SlidingWindowCounterRateLimiter(storage)
+        self._windows = MovingWindowRateLimiter(storage)
         self._ingest_workspace = _items(settings.ingest_workspace_limit)
         self._ingest_key = _items(settings.ingest_key_limit)
         self._management = _items(settings.management_limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,6 +20,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session] = field(repr=False)
+    _rate_limits: RateLimits | None = field(default=None, init=False, repr=False)
+    _limits_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -30,7 +33,13 @@ class Runtime:
         # Created on first use, so CLI commands and health checks need no broker.
         return Publisher(make_celery(self.settings))
 
-    @cached_property
     def rate_limits(self) -> RateLimits:
-        # Opened on first use, like the publisher: the CLI never touches the limit store.
-        return RateLimits(self.settings)
+        """The process's limits, opened on first use (the CLI never needs the store).
+
+        Locked rather than a cached_property, so the first requests of a process, arriving
+        together, count in one in-process store instead of each in its own.
+        """
+        with self._limits_lock:
+            if self._rate_limits is None:
+                self._rate_limits = RateLimits(self.settings)
+            return self._rate_limits

@@ -51,7 +51,7 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     with rt.sessions.begin() as session:
         bound_statements(session, rt.settings.ingest_timeout)
         api_key = authenticate_api_key(session, token)
-        rt.rate_limits.ingest(api_key.workspace_id, api_key.id)
+        rt.rate_limits().ingest(api_key.workspace_id, api_key.id)
         result, created = work(session, api_key)
         created = list(created)
     rt.publisher.publish(created)

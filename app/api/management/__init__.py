@@ -30,7 +30,7 @@ def workspace_session(workspace_id: str) -> Iterator[Session]:
         found = authenticate_management_token(session, token)
         if found.workspace_id != workspace_id:
             raise not_found("Workspace")
-        runtime().rate_limits.management(found.id)
+        runtime().rate_limits().management(found.id)
         yield session
 
 

@@ -44,7 +44,7 @@ def run_batch(workspace_id: str) -> tuple[list[list[Any]], int]:
         raise invalid("a batch operation cannot call /batch")
     with workspace_session(workspace_id):
         operations = parse_operations(read_json())
-    time.sleep(runtime().rate_limits.batch(workspace_id))  # the bucket's queue: wait for a token
+    time.sleep(runtime().rate_limits().batch(workspace_id))  # the bucket's queue: wait for a token
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     caller = Caller(app, request.path.removesuffix("/batch"), request.headers, request.host_url)
     with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(operations) or 1)) as pool:
