@@ -63,16 +63,15 @@ class Caller:
         payload: Any = operation[3] if len(operation) > 3 else None
         version = operation[4].api_version if len(operation) > 4 else None  # type: ignore[misc]
         if version is not None and version not in API_VERSIONS:
-            message = f"unknown api_version {version!r}; known: {', '.join(API_VERSIONS)}"
-            return [number, 400, error_body("invalid_request", message)]
+            known = ", ".join(API_VERSIONS)
+            return _invalid(number, f"unknown api_version {version!r}; known: {known}")
         route, _, query = path.partition("?")
         if not self._exists(self.base + route, method):
             return [number, 404, f"Could not find route {method} {path}"]
         extra: dict[str, Any] = {}
         if method == "GET":
             if not _string_map(payload):
-                message = "a GET payload holds query parameters: string keys and values"
-                return [number, 400, error_body("invalid_request", message)]
+                return _invalid(number, "a GET payload holds query parameters: string pairs")
             query = "&".join(q for q in (query, urlencode(payload or {})) if q)
         elif len(operation) > 3:
             extra["json"] = payload
@@ -96,6 +95,10 @@ class Caller:
         except HTTPException:
             return True  # a known route with another method: dispatched for its real 405
         return True
+
+
+def _invalid(number: float, message: str) -> list[Any]:
+    return [number, 400, error_body("invalid_request", message)]
 
 
 def _string_map(payload: Any) -> bool:
