@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -21,7 +20,7 @@ SMALL = {
     "HOOKRELAY_BATCH_BURST": "3",
     "HOOKRELAY_BATCH_RATE": "0.25",
     "HOOKRELAY_BATCH_MAX_WAIT": "0",
-    "HOOKRELAY_INGEST_KEY_LIMIT": "2 per 2 seconds",
+    "HOOKRELAY_INGEST_KEY_LIMIT": "2 per 5 seconds",
     "HOOKRELAY_MANAGEMENT_LIMIT": "10/minute",
 }
 
@@ -80,7 +79,7 @@ def test_ingest_is_limited_per_api_key(limited: Stack, receiver: Receiver) -> No
     wait = _retry_after(send())
     time.sleep(wait)
 
-    assert passed == [202, 202] and 1 <= wait <= 2
+    assert passed == [202, 202] and 1 <= wait <= 5
     assert send().status_code == 202
 
 
@@ -108,9 +107,8 @@ def test_two_web_processes_share_one_bucket_through_redis(
     stack: Stack = fresh_stack(
         "pg-redis",
         HOOKRELAY_RATE_LIMIT_STORAGE=REDIS_URL,
-        HOOKRELAY_BATCH_BURST="3",
+        HOOKRELAY_BATCH_BURST="2",
         HOOKRELAY_BATCH_RATE="0.2",
-        HOOKRELAY_BATCH_QUEUE="1",
         HOOKRELAY_BATCH_MAX_WAIT="10",
     ).start(workers=1)
     port = free_port()
@@ -119,19 +117,12 @@ def test_two_web_processes_share_one_bucket_through_redis(
     first, second = stack.base_url, f"http://127.0.0.1:{port}"
     tenant = stack.tenant()
 
-    def timed(url: str) -> tuple[int, float, requests.Response]:
-        started = time.monotonic()
-        response = _batch(url, tenant)
-        return response.status_code, time.monotonic() - started, response
+    started = time.monotonic()
+    answers = [_batch(url, tenant).status_code for url in (first, second, first)]
+    elapsed = time.monotonic() - started
 
-    burst = [_batch(url, tenant).status_code for url in (first, second, first)]
-    with ThreadPoolExecutor(2) as pool:
-        # The bucket is empty: one of these waits for the next token (about 5 s away), the
-        # other finds the queue (1) full, whichever process reaches the bucket first.
-        later = [pool.submit(timed, second), pool.submit(timed, first)]
-        answers = sorted((f.result() for f in later), key=lambda answer: answer[0])
-
-    assert burst == [200, 200, 200]
-    (ok, waited, _), (_, _, refused) = answers
-    assert ok == 200 and waited >= 1.0
-    assert _retry_after(refused) >= 2  # after the waiting one's token
+    # Each process with a bucket of its own would answer the third at once. Shared, the
+    # bucket (2) is empty by then, so the third waits for the next token, which comes 5 s
+    # after the first request took its token, however slowly the requests arrived.
+    assert answers == [200, 200, 200]
+    assert elapsed >= 4.9
