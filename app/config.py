@@ -111,6 +111,7 @@ class Settings:
     batch_rate: float = 1.0
     batch_queue: int = 100
     batch_max_wait: float = 5.0
+    encryption_keys: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -161,4 +162,9 @@ class Settings:
             batch_rate=_positive(env, "HOOKRELAY_BATCH_RATE", 1.0),
             batch_queue=int(_number(env, "HOOKRELAY_BATCH_QUEUE", 100)),
             batch_max_wait=_number(env, "HOOKRELAY_BATCH_MAX_WAIT", 5.0),
+            encryption_keys=tuple(
+                key.strip()
+                for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")
+                if key.strip()
+            ),
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import crypto
 from app.config import Settings
 from app.db import make_engine
 from app.queue import DELIVER_TASK
@@ -27,6 +28,7 @@ class WorkerRuntime:
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
+        crypto.configure(crypto.load_keys(settings))
         engine = make_engine(settings.database_url)
         return cls(
             settings,
