@@ -146,7 +146,11 @@ class Stack:
             raise RuntimeError(f"release failed: {release.stderr.decode()[-3000:]}")
         self.run("web")
         self.run("scheduler")
-        names = ["worker"] + [f"worker-{n}" for n in range(2, workers + 1)]
+        # The first worker declares the queue alone: on the SQLAlchemy transport two workers
+        # declaring it at once both insert its row, and one exits on the unique constraint.
+        self.run("worker")
+        self.wait_worker_ready("worker")
+        names = [f"worker-{n}" for n in range(2, workers + 1)]
         for name in names:
             self.run("worker", name=name)
         self.wait_web_ready()
