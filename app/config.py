@@ -51,6 +51,19 @@ def _bool(raw: str | None, default: bool) -> bool:
     raise ConfigError(f"not a boolean: {raw!r}")
 
 
+def parse_limit(name: str, raw: str) -> str | None:
+    """Check a `limits` rate string such as `100/second`; empty disables the limit."""
+    from limits import parse_many
+
+    if not raw.strip():
+        return None
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a rate such as 100/second: {raw!r}") from exc
+    return raw
+
+
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "")
     if raw == "":
@@ -59,6 +72,17 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number: {raw!r}") from exc
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str | None:
+    return parse_limit(name, env[name]) if name in env else default
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,14 @@ class Settings:
     queue_name: str = "hookrelay"
     region: str = "us"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    rate_limit_storage: str = "memory://"
+    ingest_workspace_limit: str | None = "1000/second"
+    ingest_key_limit: str | None = "500/second"
+    management_limit: str | None = "100/second"
+    batch_burst: int = 500
+    batch_rate: float = 1.0
+    batch_queue: int = 100
+    batch_max_wait: float = 5.0
     encryption_keys: tuple[str, ...] = ()
 
     @property
@@ -122,6 +154,14 @@ class Settings:
             queue_name=env.get("HOOKRELAY_QUEUE") or "hookrelay",
             region=region,
             data_dir=data_dir,
+            rate_limit_storage=env.get("HOOKRELAY_RATE_LIMIT_STORAGE") or "memory://",
+            ingest_workspace_limit=_limit(env, "HOOKRELAY_INGEST_LIMIT", "1000/second"),
+            ingest_key_limit=_limit(env, "HOOKRELAY_INGEST_KEY_LIMIT", "500/second"),
+            management_limit=_limit(env, "HOOKRELAY_MANAGEMENT_LIMIT", "100/second"),
+            batch_burst=int(_positive(env, "HOOKRELAY_BATCH_BURST", 500)),
+            batch_rate=_positive(env, "HOOKRELAY_BATCH_RATE", 1.0),
+            batch_queue=int(_number(env, "HOOKRELAY_BATCH_QUEUE", 100)),
+            batch_max_wait=_number(env, "HOOKRELAY_BATCH_MAX_WAIT", 5.0),
             encryption_keys=tuple(
                 key.strip()
                 for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")

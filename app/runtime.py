@@ -1,7 +1,8 @@
-"""What one process holds: settings, the bound session factory, and a queue publisher."""
+"""What one process holds: settings, the bound session factory, a queue publisher, limits."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -12,6 +13,7 @@ from app import crypto
 from app.config import Settings
 from app.db import bind_session_factory, make_engine
 from app.queue import Publisher, make_celery
+from app.ratelimits import RateLimits
 
 
 @dataclass
@@ -19,6 +21,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session] = field(repr=False)
+    _rate_limits: RateLimits | None = field(default=None, init=False, repr=False)
+    _limits_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -30,3 +34,14 @@ class Runtime:
     def publisher(self) -> Publisher:
         # Created on first use, so CLI commands and health checks need no broker.
         return Publisher(make_celery(self.settings))
+
+    def rate_limits(self) -> RateLimits:
+        """The process's limits, opened on first use (the CLI never needs the store).
+
+        Locked rather than a cached_property, so the first requests of a process, arriving
+        together, count in one in-process store instead of each in its own.
+        """
+        with self._limits_lock:
+            if self._rate_limits is None:
+                self._rate_limits = RateLimits(self.settings)
+            return self._rate_limits

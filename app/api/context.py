@@ -34,7 +34,7 @@ def read_json() -> Any:
 
 
 def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
-    """Authenticate the API key, run `work` in one transaction, publish after commit.
+    """Authenticate and rate-limit the API key, run `work` in one transaction, publish after.
 
     Each statement is bounded by the engine's statement timeout (`HOOKRELAY_INGEST_TIMEOUT`),
     so a stuck database answers 504 rather than hanging.
@@ -45,7 +45,9 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     rt = runtime()
     token = bearer_token(request.headers.get("Authorization"))
     with rt.sessions.begin() as session:
-        result, created = work(session, authenticate_api_key(session, token))
+        api_key = authenticate_api_key(session, token)
+        rt.rate_limits().ingest(api_key.workspace_id, api_key.id)
+        result, created = work(session, api_key)
         created = list(created)
     rt.publisher.publish(created)
     return result

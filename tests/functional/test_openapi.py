@@ -37,6 +37,7 @@ def test_document_is_valid_and_covers_every_route(tmp_path: Path) -> None:
     assert served == documented
     assert ("/management/v1/workspaces/{workspace_id}/endpoints", "post") in served
     assert ("/api/ingest/event/{event_type}", "post") in served
+    assert ("/management/v1/workspaces/{workspace_id}/batch", "post") in served
 
 
 def test_request_schemas_are_the_validating_models(tmp_path: Path) -> None:

@@ -80,6 +80,7 @@ def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> Non
         ("GET", f"deliveries/{delivery_id}", None),
         ("GET", f"deliveries/{delivery_id}/attempts", None),
         ("POST", f"deliveries/{delivery_id}/retry", None),
+        ("POST", "batch", [[1, "GET", "/endpoints"], [2, "DELETE", f"/endpoints/{ep}"]]),
     ]
     answers = []
     for method, path, body in calls:

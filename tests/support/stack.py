@@ -86,14 +86,20 @@ class Stack:
         return sessionmaker(bind=self.engine, expire_on_commit=False)
 
     # processes -------------------------------------------------------------------------
-    def run(self, process_type: str, *, name: str | None = None) -> subprocess.Popen[bytes]:
-        """Start one Procfile process type in its own process group, logging to workdir."""
+    def run(
+        self, process_type: str, *, name: str | None = None, **env: str
+    ) -> subprocess.Popen[bytes]:
+        """Start one Procfile process type in its own process group, logging to workdir.
+
+        `env` overrides this stack's environment for that process only (a second web
+        process on another PORT, say).
+        """
         name = name or process_type
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
                 ["sh", "-c", procfile(self.procfile_path)[process_type]],
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -120,15 +126,15 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"{name} not ready:\n{self.log(name)[-3000:]}")
 
-    def wait_web_ready(self, timeout: float = 30) -> None:
+    def wait_web_ready(self, timeout: float = 30, name: str = "web", port: int = 0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                with socket.create_connection(("127.0.0.1", port or self.port), timeout=1):
                     return
             except OSError:
-                if self.procs["web"].poll() is not None:
-                    raise RuntimeError(f"web exited:\n{self.log('web')[-3000:]}") from None
+                if self.procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited:\n{self.log(name)[-3000:]}") from None
                 time.sleep(0.1)
         raise RuntimeError("web not listening")
 
@@ -143,8 +149,13 @@ class Stack:
         self.run("web")
         if "scheduler" in processes:
             self.run("scheduler")
+        # The first worker declares the queue alone: on the SQLAlchemy transport two workers
+        # declaring it at once both insert its row, and one exits on the unique constraint.
         names = [f"worker-{n}" if n > 1 else "worker" for n in range(1, workers + 1)]
-        for name in names:
+        if names:
+            self.run("worker")
+            self.wait_worker_ready("worker")
+        for name in names[1:]:
             self.run("worker", name=name)
         self.wait_web_ready()
         for name in names:

@@ -51,3 +51,37 @@ def test_retry_schedule_and_flags() -> None:
 def test_bad_values_fail_fast(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+def test_rate_limits_default_to_the_seed_and_can_be_changed() -> None:
+    default = Settings.from_env({})
+    changed = Settings.from_env(
+        {
+            "HOOKRELAY_RATE_LIMIT_STORAGE": "redis://cache:6379/1",
+            "HOOKRELAY_INGEST_LIMIT": "10/second",
+            "HOOKRELAY_INGEST_KEY_LIMIT": "",
+            "HOOKRELAY_BATCH_BURST": "3",
+            "HOOKRELAY_BATCH_MAX_WAIT": "0",
+        }
+    )
+    assert default.rate_limit_storage == "memory://"
+    assert (default.batch_burst, default.batch_rate, default.batch_queue) == (500, 1.0, 100)
+    assert default.batch_max_wait == 5.0
+    assert changed.rate_limit_storage == "redis://cache:6379/1"
+    assert changed.ingest_workspace_limit == "10/second"
+    assert changed.ingest_key_limit is None  # empty turns the limit off
+    assert (changed.batch_burst, changed.batch_max_wait) == (3, 0.0)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HOOKRELAY_INGEST_LIMIT": "lots"},
+        {"HOOKRELAY_MANAGEMENT_LIMIT": "10 per fortnight"},
+        {"HOOKRELAY_BATCH_RATE": "0"},
+        {"HOOKRELAY_BATCH_BURST": "-1"},
+    ],
+)
+def test_bad_rate_limits_fail_fast(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)

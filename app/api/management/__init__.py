@@ -22,12 +22,15 @@ def workspace_session(workspace_id: str) -> Iterator[Session]:
     """One transaction for a token of `workspace_id`; another workspace's token gets a 404.
 
     A 404, not a 403, so a token never learns whether another workspace exists. Views parse
-    their input inside it, so a bad credential is a 401 before any 400.
+    their input inside it, so a bad credential is a 401 before any 400, and a 429 (the
+    token's management limit) comes before any 400 too.
     """
     token = bearer_token(request.headers.get("Authorization"))
     with runtime().sessions.begin() as session:
-        if authenticate_management_token(session, token).workspace_id != workspace_id:
+        found = authenticate_management_token(session, token)
+        if found.workspace_id != workspace_id:
             raise not_found("Workspace")
+        runtime().rate_limits().management(found.id)
         yield session
 
 
@@ -44,6 +47,7 @@ def register_routes() -> None:
     """Import the route modules, which attach their views to `bp`."""
     from app.api.management import (  # noqa: F401
         applications,
+        batch,
         deliveries,
         endpoints,
         environments,

@@ -1,0 +1,78 @@
+"""The API's rate limits: `limits` windows for ingest and management, a bucket for batches.
+
+Every web process opens the same store (`HOOKRELAY_RATE_LIMIT_STORAGE`), so with Redis the
+limits hold for the whole fleet; `memory://` keeps them per process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.config import Settings
+from app.errors import APIError
+from app.throttle import Bucket, BucketStore, MemoryBuckets, RedisBuckets
+
+PREFIX = "hookrelay"
+
+
+def rate_limited(retry_after: float, what: str) -> APIError:
+    """A 429 whose `Retry-After` (whole seconds, at least 1) says when to come back."""
+    seconds = max(1, math.ceil(retry_after))
+    return APIError(
+        429,
+        "rate_limited",
+        f"too many {what}; retry in {seconds} s",
+        {"Retry-After": str(seconds)},
+    )
+
+
+def _items(raw: str | None) -> list[RateLimitItem]:
+    return parse_many(raw) if raw else []
+
+
+class RateLimits:
+    """The limits of one web process, opened on the shared store."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        storage: Storage = storage_from_string(settings.rate_limit_storage)
+        self._windows = MovingWindowRateLimiter(storage)
+        self._ingest_workspace = _items(settings.ingest_workspace_limit)
+        self._ingest_key = _items(settings.ingest_key_limit)
+        self._management = _items(settings.management_limit)
+        self._bucket = Bucket(
+            settings.batch_burst, settings.batch_rate, settings.batch_queue, settings.batch_max_wait
+        )
+        self._buckets: BucketStore = (
+            RedisBuckets(storage.storage) if isinstance(storage, RedisStorage) else MemoryBuckets()
+        )
+        self._clock = clock
+
+    def ingest(self, workspace_id: str, api_key_id: str) -> None:
+        """Count one ingest request against its workspace and its API key, or raise 429."""
+        # The key first: a key over its own limit does not eat its workspace's allowance.
+        self._hit(self._ingest_key, "ingest-key", api_key_id, "ingest requests")
+        self._hit(self._ingest_workspace, "ingest-workspace", workspace_id, "ingest requests")
+
+    def management(self, token_digest: str) -> None:
+        """Count one management call of a token, or raise 429."""
+        self._hit(self._management, "management", token_digest, "management requests")
+
+    def batch(self, workspace_id: str) -> float:
+        """Reserve a batch token: the seconds to wait for it, or raise 429 when refused."""
+        key = f"{PREFIX}/batch/{workspace_id}"
+        grant = self._buckets.reserve(key, self._bucket, self._clock())
+        if not grant.granted:
+            raise rate_limited(grant.wait, "batch requests")
+        return grant.wait
+
+    def _hit(self, items: list[RateLimitItem], scope: str, who: str, what: str) -> None:
+        for item in items:
+            if not self._windows.hit(item, PREFIX, scope, who):
+                stats = self._windows.get_window_stats(item, PREFIX, scope, who)
+                raise rate_limited(stats.reset_time - self._clock(), what)

@@ -1,0 +1,63 @@
+"""The REST batch call: an array of `[sequence_number, method, path, payload?, options?]`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, RootModel, StrictInt, ValidationError
+
+from app.errors import invalid
+from app.schemas.base import Strict
+
+MAX_OPERATIONS = 10
+API_VERSIONS = ("v1",)
+SHAPE = "[sequence_number, method, path, payload?, options?]"
+
+SequenceNumber = StrictInt | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class BatchOptions(Strict):
+    api_version: str | None = None
+
+
+Operation = (
+    tuple[SequenceNumber, Method, str]
+    | tuple[SequenceNumber, Method, str, Any]
+    | tuple[SequenceNumber, Method, str, Any, BatchOptions]
+)
+
+
+class BatchOperations(RootModel[Annotated[list[Operation], Field(max_length=MAX_OPERATIONS)]]):
+    """Up to 10 management calls, each answered as if it were its own request."""
+
+
+class BatchResults(RootModel[list[tuple[SequenceNumber, int, Any]]]):
+    """`[sequence_number, http_status_code, response_body]` for every operation."""
+
+
+def parse_operations(data: Any) -> list[Operation]:
+    """Validate a whole batch, or raise one 400 for the whole request saying what is wrong."""
+    try:
+        operations = BatchOperations.model_validate(data).root
+    except ValidationError as exc:
+        raise invalid(_describe(exc)) from exc
+    seen: set[int | float] = set()
+    for operation in operations:
+        if operation[0] in seen:
+            raise invalid(f"sequence number {operation[0]} is used twice")
+        seen.add(operation[0])
+    return operations
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    if not first["loc"]:
+        if first["type"] == "too_long":
+            return f"a batch holds at most {MAX_OPERATIONS} operations"
+        return f"the body must be a JSON array of operations {SHAPE}"
+    methods = ", ".join(Method.__args__)
+    return (
+        f"operation {first['loc'][0]} must be {SHAPE} with a numeric sequence number, "
+        f"a method among {methods}, a string path and options {{api_version}}"
+    )
