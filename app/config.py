@@ -61,6 +61,13 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number: {raw!r}") from exc
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration of one hookrelay process."""
@@ -79,6 +86,9 @@ class Settings:
     queue_name: str = "hookrelay"
     region: str = "us"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    retention_days: float = 30.0
+    purge_interval: float = 3600.0
+    worker_metrics_port: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -121,4 +131,7 @@ class Settings:
             queue_name=env.get("HOOKRELAY_QUEUE") or "hookrelay",
             region=region,
             data_dir=data_dir,
+            retention_days=_positive(env, "HOOKRELAY_RETENTION_DAYS", 30.0),
+            purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
+            worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
         )

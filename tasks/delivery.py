@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -9,10 +10,13 @@ import uuid
 from dataclasses import dataclass
 
 from celery import Celery
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import metrics
 from app.config import Settings
-from app.db import make_engine
+from app.db import make_engine, utcnow
+from app.models import Delivery
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -36,6 +40,7 @@ class WorkerRuntime:
         )
 
 
+log = logging.getLogger("hookrelay.worker")
 _runtime: WorkerRuntime | None = None
 _lock = threading.Lock()
 
@@ -58,4 +63,32 @@ def register_tasks(celery: Celery) -> None:
     @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
     def deliver(delivery_id: str) -> str | None:
         rt = worker_runtime()
-        return delivering.deliver(rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner())
+        status = delivering.deliver(rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner())
+        if status is not None:
+            observe(rt.sessions, delivery_id, status)
+        return status
+
+
+def observe(sessions: sessionmaker[Session], delivery_id: str, status: str) -> None:
+    """Count the attempt, time a success from acceptance, and log it with its ids."""
+    with sessions() as session:
+        row = session.execute(
+            select(Delivery.workspace_id, Delivery.created_at, Delivery.attempts).where(
+                Delivery.id == delivery_id
+            )
+        ).first()
+    delivered = status == "delivered"
+    metrics.ATTEMPTS.labels("succeeded" if delivered else "failed").inc()
+    if row is None:
+        return  # deleted with its endpoint meanwhile
+    if delivered:
+        metrics.DELIVERY_LATENCY.observe(max(0.0, (utcnow() - row.created_at).total_seconds()))
+    log.info(
+        "delivery attempt finished",
+        extra={
+            "delivery_id": delivery_id,
+            "workspace_id": row.workspace_id,
+            "status": status,
+            "attempt": row.attempts,
+        },
+    )

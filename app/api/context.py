@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -11,11 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.errors import invalid
+from app.metrics import DELIVERIES_ACCEPTED
 from app.models import ApiKey
 from app.runtime import Runtime
 from app.services.auth import authenticate_api_key, bearer_token
 
 R = TypeVar("R")
+log = logging.getLogger("hookrelay.ingest")
 
 
 def runtime() -> Runtime:
@@ -50,7 +53,14 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     token = bearer_token(request.headers.get("Authorization"))
     with rt.sessions.begin() as session:
         bound_statements(session, rt.settings.ingest_timeout)
-        result, created = work(session, authenticate_api_key(session, token))
+        api_key = authenticate_api_key(session, token)
+        workspace_id = api_key.workspace_id
+        result, created = work(session, api_key)
         created = list(created)
+    DELIVERIES_ACCEPTED.inc(len(created))
+    for delivery_id in created:
+        log.info(
+            "delivery accepted", extra={"delivery_id": delivery_id, "workspace_id": workspace_id}
+        )
     rt.publisher.publish(created)
     return result

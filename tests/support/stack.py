@@ -68,6 +68,8 @@ class Stack:
     pg_database: str | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     engine: Engine | None = None
+    # worker process name -> the port its Prometheus metrics are served on
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -87,11 +89,15 @@ class Stack:
     def run(self, process_type: str, *, name: str | None = None) -> subprocess.Popen[bytes]:
         """Start one Procfile process type in its own process group, logging to workdir."""
         name = name or process_type
+        env = self.env
+        if process_type == "worker":
+            self.metrics_ports[name] = free_port()
+            env = {**env, "HOOKRELAY_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
                 ["sh", "-c", procfile()[process_type]],
                 cwd=ROOT,
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
