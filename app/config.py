@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +91,7 @@ class Settings:
     retention_days: float = 30.0
     purge_interval: float = 3600.0
     worker_metrics_port: int = 0
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -134,4 +137,24 @@ class Settings:
             retention_days=_positive(env, "HOOKRELAY_RETENTION_DAYS", 30.0),
             purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
             worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
+            secret_key=env.get("HOOKRELAY_SECRET_KEY") or env.get("SECRET_KEY") or None,
         )
+
+    def web_secret_key(self) -> str:
+        """The key that signs the dashboard's session cookie.
+
+        Required in production, where several web hosts must share it; the embedded default
+        generates one on first use and keeps it under the data directory.
+        """
+        if self.secret_key:
+            return self.secret_key
+        if not self.embedded:
+            raise ConfigError("HOOKRELAY_SECRET_KEY is required outside the embedded default")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another process wrote it first
+                with open(path, "x") as out:
+                    out.write(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+        return path.read_text().strip()

@@ -258,6 +258,7 @@ def build(
         "HOOKRELAY_REQUEUE_AFTER": "3",
         "HOOKRELAY_SCHEDULER_INTERVAL": "0.2",
         "HOOKRELAY_INGEST_TIMEOUT": "2",
+        "HOOKRELAY_SECRET_KEY": f"test-{uuid.uuid4().hex}",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
         **overrides,

@@ -1,0 +1,12 @@
+"""Server-rendered pages: the operator dashboard and the customer portal."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from app.web import csrf, dashboard
+
+    csrf.register(app)
+    app.register_blueprint(dashboard.bp)
