@@ -6,7 +6,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.web import csrf, dashboard
+    from app.web import csrf, dashboard, portal
 
     csrf.register(app)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(portal.bp)

@@ -11,8 +11,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from app import create_app
-from app.config import Settings
 from app.db import utcnow
 from app.ids import new_id
 from app.models import Attempt, Delivery
@@ -21,7 +19,7 @@ from app.services import credentials
 from app.services.auth import authenticate_api_key
 from app.services.ingest import IngestItem, ingest
 from app.services.workspaces import create_endpoint, create_workspace
-from tests.db.conftest import migrate
+from tests.support.pages import csrf, migrated_app
 
 
 @dataclass
@@ -36,9 +34,7 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    app = create_app(Settings.from_env({"HOOKRELAY_DATA_DIR": str(tmp_path)}))
-    rt: Runtime = app.extensions["hookrelay"]
-    migrate(rt.engine)
+    app, rt = migrated_app(tmp_path)
     with rt.sessions.begin() as db:
         created = create_workspace(db, "t", "us")
         endpoint = create_endpoint(
@@ -75,13 +71,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
         rt,
     )
     rt.engine.dispose()
-
-
-def csrf(client: FlaskClient, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
 
 
 def sign_in(site: Site) -> None:
