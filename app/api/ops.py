@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from app import metrics
 from app.api.context import runtime
+from app.api.spec import documented
 from app.db import utcnow
 from app.services.operations import database_ready, oldest_due
 
@@ -18,12 +19,14 @@ COUNTED_PREFIXES = ("/api/",)
 
 
 @bp.get("/healthz")
+@documented("Liveness: the process answers")
 def get_healthz() -> Response:
     """Liveness: the process answers; no dependency is checked."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented("Readiness: the database and the broker are reachable (else 503)")
 def get_readyz() -> tuple[Response, int]:
     """Readiness: the database and the broker are reachable."""
     rt = runtime()
@@ -47,6 +50,7 @@ def get_readyz() -> tuple[Response, int]:
 
 
 @bp.get("/metrics")
+@documented("Prometheus metrics of the web processes (text format)")
 def get_metrics() -> Response:
     """Prometheus text exposition, with the queue lag measured now."""
     rt = runtime()
