@@ -33,6 +33,12 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or make_engine(Settings.from_env().database_url)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table (copy, drop, rename); with foreign keys enforced the
+            # drop would cascade-delete every child row. The pragma only works outside a
+            # transaction, so it goes straight to the driver before SQLAlchemy begins one.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         if connection.dialect.name == "postgresql":
             # Fail fast instead of queueing behind live traffic; serialize concurrent releases.
             connection.execute(text("SET lock_timeout = '10s'"))
@@ -47,6 +53,8 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
         if connection.dialect.name == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
             connection.commit()

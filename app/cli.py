@@ -82,6 +82,16 @@ def register(app: Flask) -> None:
         _emit(data, as_json)
 
     app.cli.add_command(endpoint)
+
+    @app.cli.command("rotate-encryption-key")
+    def rotate_encryption_key() -> None:
+        """Re-encrypt stored secrets under the first key of HOOKRELAY_ENCRYPTION_KEYS."""
+        from app.services.encryption import reencrypt_all
+
+        with _runtime(app).sessions.begin() as session:
+            changed = reencrypt_all(session)
+        click.echo(f"re-encrypted {changed} values")
+
     workspace.add_command(bootstrap, "create")
     app.cli.add_command(workspace)
     cli_ops.register(app)

@@ -92,6 +92,7 @@ class Settings:
     purge_interval: float = 3600.0
     worker_metrics_port: int = 0
     secret_key: str | None = field(default=None, repr=False)
+    encryption_keys: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -138,6 +139,11 @@ class Settings:
             purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
             worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
             secret_key=env.get("HOOKRELAY_SECRET_KEY") or env.get("SECRET_KEY") or None,
+            encryption_keys=tuple(
+                key.strip()
+                for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")
+                if key.strip()
+            ),
         )
 
     def web_secret_key(self) -> str:

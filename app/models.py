@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.crypto import EncryptedText
 from app.db import Base, UTCDateTime, utcnow
 
 # Statuses a scheduler may (re)enqueue and a worker may claim.
@@ -101,9 +102,10 @@ class Endpoint(Base):
     type: Mapped[str] = mapped_column(String(16), default="webhook")
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
-    secret: Mapped[str] = mapped_column(String(100))
+    # Signing secrets and basic-auth passwords are encrypted at rest (app/crypto.py).
+    secret: Mapped[str] = mapped_column(EncryptedText())
     auth_username: Mapped[str | None] = mapped_column(String(200))
-    auth_password: Mapped[str | None] = mapped_column(String(200))
+    auth_password: Mapped[str | None] = mapped_column(EncryptedText())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     # Set when the endpoint belongs to an application (a customer) rather than the workspace.
@@ -111,7 +113,7 @@ class Endpoint(Base):
     # deleting an application deletes its endpoints in the same transaction instead.
     application_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # After a rotation the old secret still signs until it expires, so receivers can switch.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText())
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import crypto
 from app.config import Settings
 from app.db import bind_session_factory, make_engine
 from app.queue import Publisher, make_celery
@@ -21,6 +22,7 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
+        crypto.configure(crypto.load_keys(settings))  # fail at start, not at the first secret
         engine = make_engine(settings.database_url, sqlite_busy_seconds=settings.ingest_timeout)
         return cls(settings, engine, bind_session_factory(engine))
 

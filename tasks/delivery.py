@@ -13,7 +13,7 @@ from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import metrics
+from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, utcnow
 from app.models import Delivery
@@ -31,6 +31,7 @@ class WorkerRuntime:
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
+        crypto.configure(crypto.load_keys(settings))
         engine = make_engine(settings.database_url)
         return cls(
             settings,

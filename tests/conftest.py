@@ -3,6 +3,7 @@ pg-rabbitmq), each started once per session from the Procfile."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import pytest
 from tests.support.receiver import Receiver
 from tests.support.services import need
 from tests.support.stack import BACKENDS, Stack, build
+
+TEST_ENCRYPTION_KEY = "pRHrDyn0DJcx5Iq7Mwa1Mri4tcwF6ANt4TZAdo3nIaI="
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One encryption key for the test process and every process it starts, so each side
+    # reads the endpoint secrets the other wrote.
+    os.environ.setdefault("HOOKRELAY_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -52,7 +52,10 @@ def register(app: Flask) -> None:
             return _json(
                 504, "ingest_timeout", "the database did not answer in time; safe to retry"
             )
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        # The driver's own first line ("connection refused", "too many clients"): no SQL and
+        # no bound parameters, which could carry payload data.
+        reason = (str(exc.orig).strip().splitlines() or [""])[0][:200]
+        log.warning("database unavailable: %s: %s", type(exc.orig).__name__, reason)
         return _json(
             503, "unavailable", "the database is unavailable; retry later", {"Retry-After": "1"}
         )

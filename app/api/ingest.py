@@ -61,6 +61,7 @@ def send(endpoint_id: str) -> tuple[dict[str, Any], int]:
     body=BatchBody,
     response=BatchResult,
     status=202,
+    also=(207,),
 )
 def send_batch() -> tuple[dict[str, Any], int]:
     def build() -> tuple[list[IngestItem], list[ItemOutcome]]:

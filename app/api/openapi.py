@@ -59,8 +59,15 @@ def _ref(
 def _operation(
     endpoint: str, arguments: list[str], op: Operation, schemas: dict[str, Any]
 ) -> dict[str, Any]:
+    constraints = op.path.model_json_schema()["properties"] if op.path is not None else {}
     params = [
-        {"name": a, "in": "path", "required": True, "schema": {"type": "string"}} for a in arguments
+        {
+            "name": a,
+            "in": "path",
+            "required": True,
+            "schema": constraints.get(a, {"type": "string"}),
+        }
+        for a in arguments
     ]
     if op.query is not None:
         query = op.query.model_json_schema(ref_template=REF)
@@ -74,7 +81,7 @@ def _operation(
         "summary": op.summary,
         "tags": [endpoint.split(".")[0]],
         "parameters": params,
-        "responses": {str(op.status): _response(op, schemas)},
+        "responses": {str(status): _response(op, schemas) for status in (op.status, *op.also)},
     }
     result["responses"]["default"] = {
         "description": "An error",

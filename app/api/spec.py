@@ -20,10 +20,12 @@ class Operation:
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    path: type[BaseModel] | None = None  # constraints on path parameters, when there are any
     response: type[BaseModel] | None = None
     many: bool = False  # the response is a bare JSON array of `response`
     status: int = 200
     body_optional: bool = False
+    also: tuple[int, ...] = ()  # more statuses with the same body (207 for a partial batch)
 
 
 def documented(summary: str, **details: object) -> Callable[[F], F]:

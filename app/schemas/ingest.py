@@ -32,5 +32,11 @@ class TriggerBody(Strict):
     metadata: dict[str, str] | None = None
 
 
+class EventTypePath(Strict):
+    """The `{eventType}` of `POST /api/ingest/event/{eventType}`."""
+
+    event_type: str = Field(min_length=1, max_length=100, pattern=EVENT_TYPE_NAME)
+
+
 class EventBatchItem(TriggerBody):
     eventType: str = Field(min_length=1, max_length=100, pattern=EVENT_TYPE_NAME)

@@ -36,13 +36,7 @@ def send(stack: Stack, tenant: Tenant, endpoint_id: str, key: str | None = None)
 
 
 def management(stack: Stack, tenant: Tenant, method: str, path: str, **body: Any) -> Any:
-    response = requests.request(
-        method,
-        f"{stack.base_url}/management/v1/workspaces/{tenant.workspace_id}{path}",
-        headers={"Authorization": f"Bearer {tenant.management_token}"},
-        json=body,
-        timeout=10,
-    )
+    response = stack.management(tenant, method, f"{tenant.workspace_id}{path}", body)
     assert response.ok, response.text
     return response.json() if response.content else None
 

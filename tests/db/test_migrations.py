@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from pathlib import Path
 
-from app.db import Base
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from alembic import command
+from app import crypto
+from app.db import Base, make_engine
+from tests.support.stack import ROOT
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -14,3 +20,59 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_endpoint_secrets_are_stored_encrypted(engine: Engine) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from app.services.workspaces import create_endpoint, create_workspace
+
+    with Session(engine) as session, session.begin():
+        created = create_workspace(session, "t", "us")
+        endpoint = create_endpoint(
+            session,
+            created.workspace_id,
+            "http://127.0.0.1:9/",
+            allow_private=True,
+            auth=("user", "hunter2"),
+        )
+        secret, endpoint_id = endpoint.secret, endpoint.id
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT secret, auth_password FROM endpoints WHERE id = :id"), {"id": endpoint_id}
+        ).one()
+    assert stored.secret.startswith("fernet:") and secret not in stored.secret
+    assert stored.auth_password.startswith("fernet:") and "hunter2" not in stored.auth_password
+
+
+def test_upgrade_encrypts_existing_secrets_and_keeps_child_rows(tmp_path: Path) -> None:
+    """0003 rebuilds `endpoints` on SQLite: its deliveries must survive, its secrets encrypted."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes.update(engine=engine, configure_logger=False)
+    command.upgrade(config, "0002")
+    now = "2026-01-01 00:00:00"
+    with engine.begin() as connection:
+        for statement in (
+            f"INSERT INTO workspaces VALUES ('ws_1', 'w', '{now}')",
+            f"INSERT INTO environments VALUES ('env_1', 'ws_1', 'P', 'p', 1, '{now}', '{now}')",
+            "INSERT INTO endpoints (id, workspace_id, environment_id, url, type, config, metadata,"
+            " secret, auth_password, is_active, created_at, updated_at) VALUES ('ep_1', 'ws_1',"
+            f" 'env_1', 'http://x/', 'webhook', '{{}}', '{{}}', 'whsec_old', 'pw', 1, '{now}',"
+            f" '{now}')",
+            "INSERT INTO deliveries (id, workspace_id, environment_id, endpoint_id,"
+            " idempotency_key, payload, status, attempts, created_at, updated_at) VALUES"
+            f" ('del_1', 'ws_1', 'env_1', 'ep_1', 'k', '{{}}', 'pending', 0, '{now}', '{now}')",
+        ):
+            connection.execute(text(statement))
+
+    command.upgrade(config, "head")
+
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT secret, auth_password FROM endpoints")).one()
+        deliveries = connection.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
+    assert crypto.decrypt(stored.secret) == "whsec_old"
+    assert crypto.decrypt(stored.auth_password) == "pw"
+    assert deliveries == 1
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,7 +17,10 @@ PAGES = ("/dashboard", "/portal")  # HTML pages for people, not part of the API
 
 
 def _app(tmp_path: Path) -> Flask:
-    return create_app(Settings.from_env({"HOOKRELAY_DATA_DIR": str(tmp_path)}))
+    # The encryption keyring is process-wide: keep the one every other test uses.
+    env = {"HOOKRELAY_DATA_DIR": str(tmp_path)}
+    env["HOOKRELAY_ENCRYPTION_KEYS"] = os.environ["HOOKRELAY_ENCRYPTION_KEYS"]
+    return create_app(Settings.from_env(env))
 
 
 def test_document_is_valid_and_covers_every_route(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -23,13 +24,7 @@ def _name() -> str:
 def _call(
     stack: Stack, tenant: Tenant, method: str, path: str, body: Any = None
 ) -> requests.Response:
-    return requests.request(
-        method,
-        f"{stack.base_url}/management/v1/workspaces/{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {tenant.management_token}"},
-        timeout=10,
-    )
+    return stack.management(tenant, method, path, body)
 
 
 def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> None:
@@ -63,10 +58,12 @@ def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> Non
         ("DELETE", f"endpoints/{ep}/subscriptions/{et}", None),
         ("GET", f"endpoints/{ep}/deliveries", None),
         ("GET", "event-types", None),
+        ("POST", "event-types", {"name": "other.made"}),
         ("GET", f"event-types/{et}", None),
         ("PATCH", f"event-types/{et}", {"description": "mine"}),
         ("DELETE", f"event-types/{et}", None),
         ("GET", "applications", None),
+        ("POST", "applications", {"name": "Other"}),
         ("GET", f"applications/{ap}", None),
         ("PATCH", f"applications/{ap}", {"name": "mine"}),
         ("DELETE", f"applications/{ap}", None),
@@ -74,6 +71,7 @@ def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> Non
         ("POST", f"applications/{ap}/endpoints", {"url": "https://example.com/x"}),
         ("POST", f"applications/{ap}/portal", {}),
         ("GET", "environments", None),
+        ("POST", "environments", {"name": "Other", "slug": "other"}),
         ("GET", f"environments/{en}", None),
         ("PATCH", f"environments/{en}", {"name": "mine"}),
         ("DELETE", f"environments/{en}", None),
@@ -94,6 +92,21 @@ def test_another_workspace_sees_nothing(stack: Stack, receiver: Receiver) -> Non
             assert response.json()["error"]["code"] == "not_found", (method, path)
 
     assert {a[3] for a in answers} == {404}, [a for a in answers if a[3] != 404]
+    # Every management route the API documents is in the list above, so a new route cannot
+    # slip in without its isolation being tested.
+    ids = {ep, et, ap, en, delivery_id}
+    tried = {
+        (m, "/".join("{}" if p in ids else p for p in path.split("/"))) for m, path, _ in calls
+    }
+    document = requests.get(f"{stack.base_url}/openapi.json", timeout=10).json()
+    prefix = "/management/v1/workspaces/{"
+    documented = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", path.split("}/", 1)[1]))
+        for path, operations in document["paths"].items()
+        if path.startswith(prefix) and "}/" in path
+        for method in operations
+    }
+    assert documented == tried, documented ^ tried
     invalid_body = _call(stack, other, "POST", f"{ws}/endpoints", {"bogus": 1})
     assert invalid_body.status_code == 404  # the workspace is checked before the body
     with NahookManagement(owner.management_token, base_url=stack.base_url) as mgmt:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import requests
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -182,6 +183,18 @@ class Stack:
                 session, tenant.workspace_id, url, allow_private=True, **kwargs
             )
             return endpoint_json(endpoint)
+
+    def management(
+        self, tenant: Tenant, method: str, path: str, body: Any = None
+    ) -> requests.Response:
+        """Call `/management/v1/workspaces/{path}` with the tenant's management token."""
+        return requests.request(
+            method,
+            f"{self.base_url}/management/v1/workspaces/{path}",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {tenant.management_token}"},
+        )
 
     def delivery(self, delivery_id: str) -> Delivery:
         with self.sessions() as session:

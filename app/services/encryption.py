@@ -1,0 +1,24 @@
+"""Key rotation for secrets encrypted at rest: re-encrypt every stored value under the first key."""
+
+from __future__ import annotations
+
+from sqlalchemy import Text, column, select, table
+from sqlalchemy.orm import Session
+
+from app import crypto
+
+ENCRYPTED_COLUMNS = {"endpoints": ("secret", "previous_secret", "auth_password")}
+
+
+def reencrypt_all(session: Session) -> int:
+    """Rewrite each encrypted value under the current key; return how many values changed."""
+    changed = 0
+    for name, columns in ENCRYPTED_COLUMNS.items():
+        # A plain table view reads the stored ciphertext, bypassing the decrypting column type.
+        raw = table(name, column("id", Text), *(column(c, Text) for c in columns))
+        for row in session.execute(select(raw)).mappings():
+            values = {c: crypto.reencrypt(row[c]) for c in columns if row[c] is not None}
+            if values:
+                session.execute(raw.update().where(raw.c.id == row["id"]).values(values))
+                changed += len(values)
+    return changed
