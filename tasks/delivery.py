@@ -10,13 +10,11 @@ import uuid
 from dataclasses import dataclass
 
 from celery import Celery
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, utcnow
-from app.models import Delivery
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -64,32 +62,24 @@ def register_tasks(celery: Celery) -> None:
     @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
     def deliver(delivery_id: str) -> str | None:
         rt = worker_runtime()
-        status = delivering.deliver(rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner())
-        if status is not None:
-            observe(rt.sessions, delivery_id, status)
-        return status
+        return delivering.deliver(
+            rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner(), observe
+        )
 
 
-def observe(sessions: sessionmaker[Session], delivery_id: str, status: str) -> None:
+def observe(claim: delivering.Claim, status: str) -> None:
     """Count the attempt, time a success from acceptance, and log it with its ids."""
-    with sessions() as session:
-        row = session.execute(
-            select(Delivery.workspace_id, Delivery.created_at, Delivery.attempts).where(
-                Delivery.id == delivery_id
-            )
-        ).first()
     delivered = status == "delivered"
     metrics.ATTEMPTS.labels("succeeded" if delivered else "failed").inc()
-    if row is None:
-        return  # deleted with its endpoint meanwhile
-    if delivered:
-        metrics.DELIVERY_LATENCY.observe(max(0.0, (utcnow() - row.created_at).total_seconds()))
+    if delivered and claim.created_at is not None:
+        latency = (utcnow() - claim.created_at).total_seconds()
+        metrics.DELIVERY_LATENCY.observe(max(0.0, latency))
     log.info(
         "delivery attempt finished",
         extra={
-            "delivery_id": delivery_id,
-            "workspace_id": row.workspace_id,
+            "delivery_id": claim.delivery_id,
+            "workspace_id": claim.endpoint.workspace_id,
             "status": status,
-            "attempt": row.attempts,
+            "attempt": claim.attempt_number,
         },
     )
