@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from app import create_app
@@ -10,7 +11,12 @@ from app.config import Settings
 
 def test_readyz_is_503_naming_an_unreachable_broker(tmp_path: Path) -> None:
     settings = Settings.from_env(
-        {"HOOKRELAY_DATA_DIR": str(tmp_path), "BROKER_URL": "redis://127.0.0.1:1/0"}
+        {
+            "HOOKRELAY_DATA_DIR": str(tmp_path),
+            "BROKER_URL": "redis://127.0.0.1:1/0",
+            # The encryption keyring is process-wide: keep the one every other test uses.
+            "HOOKRELAY_ENCRYPTION_KEYS": os.environ["HOOKRELAY_ENCRYPTION_KEYS"],
+        }
     )
     client = create_app(settings).test_client()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.db.conftest import migrate
 def migrated_app(tmp_path: Path) -> tuple[Flask, Runtime]:
     """The whole web app on a fresh, migrated SQLite database under `tmp_path`."""
     env = {"HOOKRELAY_DATA_DIR": str(tmp_path), "HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS": "true"}
+    # The encryption keyring is process-wide: keep the one every other test uses.
+    env["HOOKRELAY_ENCRYPTION_KEYS"] = os.environ["HOOKRELAY_ENCRYPTION_KEYS"]
     app = create_app(Settings.from_env(env))
     rt: Runtime = app.extensions["hookrelay"]
     migrate(rt.engine)
