@@ -1,4 +1,5 @@
-"""Operator commands: `flask --app app bootstrap` and `flask --app app endpoint create`."""
+"""Operator commands: `flask --app app bootstrap`, `workspace create`, `endpoint create`, and
+the operations commands of `app.cli_ops`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app import cli_ops
 from app.runtime import Runtime
 from app.serializers import endpoint_json
 from app.services.workspaces import create_endpoint, create_workspace
@@ -28,6 +30,8 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
 
 
 def register(app: Flask) -> None:
+    workspace = AppGroup("workspace", help="Manage workspaces.")
+
     @app.cli.command("bootstrap")
     @click.option("--name", default="Default workspace", show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -87,3 +91,7 @@ def register(app: Flask) -> None:
         with _runtime(app).sessions.begin() as session:
             changed = reencrypt_all(session)
         click.echo(f"re-encrypted {changed} values")
+
+    workspace.add_command(bootstrap, "create")
+    app.cli.add_command(workspace)
+    cli_ops.register(app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +113,10 @@ class Settings:
     batch_rate: float = 1.0
     batch_queue: int = 100
     batch_max_wait: float = 5.0
+    retention_days: float = 30.0
+    purge_interval: float = 3600.0
+    worker_metrics_port: int = 0
+    secret_key: str | None = field(default=None, repr=False)
     encryption_keys: tuple[str, ...] = ()
 
     @property
@@ -162,9 +168,32 @@ class Settings:
             batch_rate=_positive(env, "HOOKRELAY_BATCH_RATE", 1.0),
             batch_queue=int(_number(env, "HOOKRELAY_BATCH_QUEUE", 100)),
             batch_max_wait=_number(env, "HOOKRELAY_BATCH_MAX_WAIT", 5.0),
+            retention_days=_positive(env, "HOOKRELAY_RETENTION_DAYS", 30.0),
+            purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
+            worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
+            secret_key=env.get("HOOKRELAY_SECRET_KEY") or env.get("SECRET_KEY") or None,
             encryption_keys=tuple(
                 key.strip()
                 for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")
                 if key.strip()
             ),
         )
+
+    def web_secret_key(self) -> str:
+        """The key that signs the dashboard's session cookie.
+
+        Required in production, where several web hosts must share it; the embedded default
+        generates one on first use and keeps it under the data directory.
+        """
+        if self.secret_key:
+            return self.secret_key
+        if not self.embedded:
+            raise ConfigError("HOOKRELAY_SECRET_KEY is required outside the embedded default")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another process wrote it first
+                with open(path, "x") as out:
+                    out.write(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+        return path.read_text().strip()

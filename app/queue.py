@@ -90,3 +90,8 @@ class Publisher:
                 "enqueue failed; the scheduler will re-enqueue", extra={"count": len(ids) - sent}
             )
         return sent
+
+    def ping(self) -> None:
+        """Raise unless the broker accepts a connection (for readiness checks)."""
+        with self._celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import crypto
+from app import crypto, metrics
 from app.config import Settings
-from app.db import make_engine
+from app.db import make_engine, utcnow
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -38,6 +39,7 @@ class WorkerRuntime:
         )
 
 
+log = logging.getLogger("hookrelay.worker")
 _runtime: WorkerRuntime | None = None
 _lock = threading.Lock()
 
@@ -60,4 +62,24 @@ def register_tasks(celery: Celery) -> None:
     @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
     def deliver(delivery_id: str) -> str | None:
         rt = worker_runtime()
-        return delivering.deliver(rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner())
+        return delivering.deliver(
+            rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner(), observe
+        )
+
+
+def observe(claim: delivering.Claim, status: str) -> None:
+    """Count the attempt, time a success from acceptance, and log it with its ids."""
+    delivered = status == "delivered"
+    metrics.ATTEMPTS.labels("succeeded" if delivered else "failed").inc()
+    if delivered and claim.created_at is not None:
+        latency = (utcnow() - claim.created_at).total_seconds()
+        metrics.DELIVERY_LATENCY.observe(max(0.0, latency))
+    log.info(
+        "delivery attempt finished",
+        extra={
+            "delivery_id": claim.delivery_id,
+            "workspace_id": claim.endpoint.workspace_id,
+            "status": status,
+            "attempt": claim.attempt_number,
+        },
+    )

@@ -1,4 +1,5 @@
-"""The scheduler process: enqueue due retries, lost publishes and dead workers' deliveries.
+"""The scheduler process: enqueue due retries, lost publishes and dead workers' deliveries,
+and purge finished deliveries older than the retention period.
 
 Run as `python -m tasks.scheduler`. Several may run at once (SKIP LOCKED on PostgreSQL,
 immediate transactions on SQLite); one is enough.
@@ -9,14 +10,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from datetime import timedelta
 from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import logs
 from app.config import Settings
 from app.db import make_engine, utcnow
 from app.queue import Publisher, make_celery
 from app.services.dispatch import take_due
+from app.services.operations import purge
 
 log = logging.getLogger("hookrelay.scheduler")
 BATCH = 500
@@ -34,7 +39,7 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure()
     settings = Settings.from_env()
     sessions = sessionmaker(bind=make_engine(settings.database_url), expire_on_commit=False)
     publisher = Publisher(make_celery(settings))
@@ -46,14 +51,27 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started, every %.1fs", settings.scheduler_interval)
+    next_purge = time.monotonic()
     while not stop.is_set():
         try:
             count = run_pass(sessions, publisher, settings)
             if count:
                 log.info("enqueued %d deliveries", count)
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + settings.purge_interval
+                run_purge(sessions, settings)
         except Exception as exc:  # database or broker down: keep going, they come back
             log.warning("scheduler pass failed: %s", type(exc).__name__)
         stop.wait(settings.scheduler_interval)
+
+
+def run_purge(sessions: sessionmaker[Session], settings: Settings) -> int:
+    """Delete finished deliveries past the retention period, in bounded batches."""
+    before = utcnow() - timedelta(days=settings.retention_days)
+    removed = purge(sessions, before)
+    if removed:
+        log.info("purged %d deliveries older than %s", removed, before.isoformat())
+    return removed
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.api import deliveries, errors, events, ingest, management, openapi
+    from app.api import deliveries, errors, events, ingest, management, openapi, ops
 
     errors.register(app)
     app.register_blueprint(ingest.bp)
@@ -15,3 +15,5 @@ def register(app: Flask) -> None:
     management.register_routes()
     app.register_blueprint(management.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(ops.bp)
+    ops.count_requests(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -10,11 +11,13 @@ from flask import current_app, request
 from sqlalchemy.orm import Session
 
 from app.errors import invalid
+from app.metrics import DELIVERIES_ACCEPTED
 from app.models import ApiKey
 from app.runtime import Runtime
 from app.services.auth import authenticate_api_key, bearer_token
 
 R = TypeVar("R")
+log = logging.getLogger("hookrelay.ingest")
 
 
 def runtime() -> Runtime:
@@ -47,7 +50,13 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     with rt.sessions.begin() as session:
         api_key = authenticate_api_key(session, token)
         rt.rate_limits().ingest(api_key.workspace_id, api_key.id)
+        workspace_id = api_key.workspace_id
         result, created = work(session, api_key)
         created = list(created)
+    DELIVERIES_ACCEPTED.inc(len(created))
+    for delivery_id in created:
+        log.info(
+            "delivery accepted", extra={"delivery_id": delivery_id, "workspace_id": workspace_id}
+        )
     rt.publisher.publish(created)
     return result

@@ -13,7 +13,7 @@ from app.schemas.responses import ErrorOut
 
 bp = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
-PUBLIC = ("openapi.document",)
+PUBLIC = ("openapi.document", "ops.get_healthz", "ops.get_readyz", "ops.get_metrics")
 
 
 @bp.get("/openapi.json")

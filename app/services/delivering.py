@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ class Claim:
     attempt_number: int
     payload: str
     endpoint: Endpoint
+    created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
 
 
 def claim(
@@ -57,7 +59,12 @@ def claim(
             first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, now),
             updated_at=now,
         )
-        .returning(deliveries.c.attempts, deliveries.c.endpoint_id, deliveries.c.payload)
+        .returning(
+            deliveries.c.attempts,
+            deliveries.c.endpoint_id,
+            deliveries.c.payload,
+            deliveries.c.created_at,
+        )
     )
     row = session.execute(stmt).first()
     if row is None:
@@ -65,7 +72,7 @@ def claim(
     endpoint = session.get(Endpoint, row.endpoint_id)
     assert endpoint is not None  # the foreign key cascades deletes to deliveries
     session.expunge(endpoint)
-    return Claim(delivery_id, owner, row.attempts, row.payload, endpoint)
+    return Claim(delivery_id, owner, row.attempts, row.payload, endpoint, row.created_at)
 
 
 def build_request(claim: Claim, settings: Settings, now: datetime) -> OutboundRequest:
@@ -151,9 +158,18 @@ def record(
 
 
 def deliver(
-    factory: sessionmaker[Session], sender: Sender, settings: Settings, delivery_id: str, owner: str
+    factory: sessionmaker[Session],
+    sender: Sender,
+    settings: Settings,
+    delivery_id: str,
+    owner: str,
+    observe: Callable[[Claim, str], None] | None = None,
 ) -> str | None:
-    """Run one attempt of `delivery_id` if it is due; return the new status, None if skipped."""
+    """Run one attempt of `delivery_id` if it is due; return the new status, None if skipped.
+
+    `observe(claim, status)` runs after the outcome is recorded (metrics and logs), with what
+    the claim already read, so watching an attempt costs no extra query.
+    """
     with factory.begin() as session:
         taken = claim(session, delivery_id, owner, settings.lease_seconds, utcnow())
     if taken is None:
@@ -167,6 +183,8 @@ def deliver(
     with factory.begin() as session:
         if not record(session, taken, result, decision, now):
             log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
+    if observe is not None:
+        observe(taken, decision.status)
     return decision.status
 
 

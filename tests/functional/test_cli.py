@@ -77,3 +77,26 @@ def test_endpoint_create_refuses_private_urls_by_default(migrated: Path) -> None
     result = _create_endpoint(migrated, "http://169.254.169.254/latest", private=False)
     assert result.returncode != 0
     assert "private or reserved address" in result.stderr
+
+
+def test_operator_commands_issue_list_revoke_and_maintain(migrated: Path) -> None:
+    def flask(*args: str) -> str:
+        result = _run(migrated, "flask", "--app", "app", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    workspace_id = json.loads(flask("workspace", "create", "--json"))["workspaceId"]
+    token = json.loads(flask("token", "create", "--workspace", workspace_id, "--json"))["token"]
+    assert token.startswith("nhm_")
+    assert flask("key", "create", "--workspace", workspace_id).startswith("nhk_us_")
+    keys = json.loads(flask("key", "list", "--workspace", workspace_id, "--json"))
+    assert len(keys) == 2 and all(k["revoked_at"] is None for k in keys)
+    assert flask("key", "revoke", keys[0]["id"]).strip() == f"revoked {keys[0]['id']}"
+    assert flask("token", "revoke", token).startswith("revoked mtk_")
+    keys = json.loads(flask("key", "list", "--workspace", workspace_id, "--json"))
+    assert keys[0]["revoked_at"] is not None and keys[1]["revoked_at"] is None
+
+    assert json.loads(flask("deliveries", "stuck", "--json")) == []
+    assert flask("purge", "--days", "1").startswith("purged 0 deliveries")
+    missing = _run(migrated, "flask", "--app", "app", "key", "revoke", "key_missing")
+    assert missing.returncode != 0 and "not found" in missing.stderr

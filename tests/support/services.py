@@ -39,3 +39,16 @@ def need(*services: str) -> None:
     if required():
         pytest.fail(f"{message}, and HOOKRELAY_REQUIRE_SERVICES is set", pytrace=False)
     pytest.skip(f"{message}; start it to run these tests")
+
+
+CHROMIUM = os.environ.get("HOOKRELAY_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def need_browser() -> str:
+    """The system Chromium's path; skip (laptop) or fail (CI) when it is not installed."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    message = f"{CHROMIUM} not installed (scripts/ensure-browser installs Debian's chromium)"
+    if required():
+        pytest.fail(f"{message}, and HOOKRELAY_REQUIRE_SERVICES is set", pytrace=False)
+    pytest.skip(message)

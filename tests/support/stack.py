@@ -70,6 +70,8 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     engine: Engine | None = None
     procfile_path: Path = ROOT / "Procfile"
+    # worker process name -> the port its Prometheus metrics are served on
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -95,11 +97,15 @@ class Stack:
         process on another PORT, say).
         """
         name = name or process_type
+        process_env = {**self.env, **env}
+        if process_type == "worker":
+            self.metrics_ports[name] = free_port()
+            process_env["HOOKRELAY_WORKER_METRICS_PORT"] = str(self.metrics_ports[name])
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
                 ["sh", "-c", procfile(self.procfile_path)[process_type]],
                 cwd=ROOT,
-                env={**self.env, **env},
+                env=process_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -279,6 +285,7 @@ def build(
         "HOOKRELAY_REQUEUE_AFTER": "3",
         "HOOKRELAY_SCHEDULER_INTERVAL": "0.2",
         "HOOKRELAY_INGEST_TIMEOUT": "2",
+        "HOOKRELAY_SECRET_KEY": f"test-{uuid.uuid4().hex}",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
         **overrides,

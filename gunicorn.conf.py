@@ -1,0 +1,29 @@
+"""gunicorn settings of the web process: JSON logs and multiprocess Prometheus metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from app.logs import gunicorn_config
+
+# Every gunicorn process writes its samples under one directory and /metrics adds them up.
+# It must be set before the app (and prometheus_client) is imported, and start empty.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hookrelay-web-metrics-")
+else:
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+logconfig_dict = gunicorn_config()
+# The path without the query string: a portal link's one-time code never reaches the log.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """Drop a dead process's live gauges, as prometheus_client's multiprocess mode asks."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
