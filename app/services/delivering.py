@@ -186,7 +186,3 @@ def deliver(
     if observe is not None:
         observe(taken, decision.status)
     return decision.status
-
-
-def load_delivery(session: Session, delivery_id: str) -> Delivery | None:
-    return session.scalar(select(Delivery).where(Delivery.id == delivery_id))

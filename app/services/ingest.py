@@ -54,8 +54,8 @@ def serialize_payload(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def _fingerprint(endpoint_id: str, body: str) -> str:
-    canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+def _fingerprint(endpoint_id: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{endpoint_id}\n{canonical}".encode()).hexdigest()
 
 
@@ -81,7 +81,9 @@ def ingest(
             outcomes[item.index].error = not_found("Endpoint")
         else:
             key = item.idempotency_key or str(uuid.uuid4())
-            prepared.append(_Prepared(item, key, body, _fingerprint(item.endpoint_id, body)))
+            prepared.append(
+                _Prepared(item, key, body, _fingerprint(item.endpoint_id, item.payload))
+            )
     if not prepared:
         return list(outcomes.values())
 
