@@ -48,11 +48,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Sessions are created unbound at import time and bound once per process (web, worker,
-# scheduler), so importing the package never opens a connection.
-SessionFactory = sessionmaker(expire_on_commit=False)
-
-
 def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes concurrent
     # writers (web, worker threads, scheduler) wait instead of failing, and BEGIN IMMEDIATE
@@ -100,7 +95,6 @@ def make_engine(database_url: str, statement_timeout: float | None = None, **kwa
     return create_engine(database_url, **kwargs)
 
 
-def bind_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Bind the process-wide session factory to this process's engine."""
-    SessionFactory.configure(bind=engine)
-    return SessionFactory
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions of one process's engine; objects stay readable after commit (no reload)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

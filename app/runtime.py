@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crypto
 from app.config import Settings
-from app.db import bind_session_factory, make_engine
+from app.db import make_engine, session_factory
 from app.queue import Publisher, make_celery
 from app.ratelimits import RateLimits
 
@@ -28,7 +28,7 @@ class Runtime:
     def start(cls, settings: Settings) -> Runtime:
         crypto.configure(crypto.load_keys(settings))  # fail at start, not at the first secret
         engine = make_engine(settings.database_url, statement_timeout=settings.ingest_timeout)
-        return cls(settings, engine, bind_session_factory(engine))
+        return cls(settings, engine, session_factory(engine))
 
     @cached_property
     def publisher(self) -> Publisher:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crypto, metrics
 from app.config import Settings
-from app.db import make_engine, utcnow
+from app.db import make_engine, session_factory, utcnow
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -30,10 +30,9 @@ class WorkerRuntime:
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
         crypto.configure(crypto.load_keys(settings))
-        engine = make_engine(settings.database_url)
         return cls(
             settings,
-            sessionmaker(bind=engine, expire_on_commit=False),
+            session_factory(make_engine(settings.database_url)),
             Sender(settings.allow_private_destinations),
             os.getpid(),
         )

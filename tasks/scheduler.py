@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import logs
 from app.config import Settings
-from app.db import make_engine, utcnow
+from app.db import make_engine, session_factory, utcnow
 from app.queue import Publisher, make_celery
 from app.services.dispatch import take_due
 from app.services.operations import purge
@@ -41,7 +41,7 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
 def main() -> None:
     logs.configure()
     settings = Settings.from_env()
-    sessions = sessionmaker(bind=make_engine(settings.database_url), expire_on_commit=False)
+    sessions = session_factory(make_engine(settings.database_url))
     publisher = Publisher(make_celery(settings))
     stop = threading.Event()
 

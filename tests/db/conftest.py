@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
-from app.db import make_engine
+from app.db import make_engine, session_factory
 from tests.support.services import PG_ADMIN_URL, need
 from tests.support.stack import ROOT
 
@@ -51,4 +51,4 @@ def engine(
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    return session_factory(engine)

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine
+from app.db import make_engine, session_factory
 from app.models import Attempt, Delivery, Endpoint
 from app.serializers import endpoint_json
 from app.services.workspaces import create_endpoint, create_workspace
@@ -85,7 +85,7 @@ class Stack:
     def sessions(self) -> sessionmaker[Session]:
         if self.engine is None:
             self.engine = make_engine(self.settings.database_url)
-        return sessionmaker(bind=self.engine, expire_on_commit=False)
+        return session_factory(self.engine)
 
     # processes -------------------------------------------------------------------------
     def run(
