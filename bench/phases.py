@@ -68,6 +68,7 @@ async def end_to_end(client: Client, count: int, concurrency: int, port: int) ->
         "e2e_per_s": len(sent.ids) / elapsed,
         "e2e_lost": float(len(set(sent.ids) - arrived.keys())),
         "e2e_duplicates": float(stats["total"] - stats["unique"]),
+        "e2e_signed_share": stats["signed"] / stats["total"] if stats["total"] else 0.0,
     }
 
 

@@ -4,8 +4,8 @@ A bare asyncio protocol (no framework) in its own process, so the receiver is ne
 limits a run. Deliveries are told apart by `webhook-id` (hookrelay and the naive baseline both
 send it); the first arrival time of each is kept for the latency figures.
 
-Control routes: `GET /stats` -> {"unique", "total"}, `GET /arrivals` -> {id: first arrival,
-epoch seconds}, `POST /reset` forgets everything. Run as `python -m bench.receiver PORT`.
+Control routes: `GET /stats` -> {"unique", "total", "signed"}, `GET /arrivals` -> {id: first
+arrival, epoch seconds}, `POST /reset` forgets everything. Run as `python -m bench.receiver PORT`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ class Counts:
     def __init__(self) -> None:
         self.first: dict[str, float] = {}
         self.total = 0
+        self.signed = 0  # arrivals with a `webhook-signature`: tells the systems apart
 
     def control(self, method: str, path: str) -> bytes:
         if path == "/stats":
-            body = json.dumps({"unique": len(self.first), "total": self.total}).encode()
+            body = json.dumps(
+                {"unique": len(self.first), "total": self.total, "signed": self.signed}
+            ).encode()
         elif path == "/arrivals":
             body = json.dumps(self.first).encode()
         elif path == "/reset" and method == "POST":
-            self.first, self.total, body = {}, 0, b"{}"
+            self.first, self.total, self.signed, body = {}, 0, 0, b"{}"
         else:
             return b""
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
@@ -70,6 +73,7 @@ class Protocol(asyncio.Protocol):
         if webhook_id is None:
             return self.counts.control(method, path) or OK
         self.counts.total += 1
+        self.counts.signed += "webhook-signature" in headers
         self.counts.first.setdefault(webhook_id, time.time())
         return OK
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from bench import phases
 from bench.load import Client
@@ -152,6 +155,9 @@ def parse(argv: list[str] | None = None) -> tuple[Sizes, list[System], argparse.
 
 def main(argv: list[str] | None = None) -> Results:
     sizes, systems, args = parse(argv)
+    # hookrelay refuses to start without a key outside the embedded default; a throwaway
+    # key is enough for a run whose databases are dropped afterwards.
+    os.environ.setdefault("HOOKRELAY_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     with tempfile.TemporaryDirectory(prefix="hookrelay-bench-") as tmp:
         results = asyncio.run(main_async(sizes, systems, Path(tmp)))
     if args.json:

@@ -85,7 +85,7 @@ class System:
                 )
 
 
-NAIVE = System("naive")
+NAIVE = System("naive", naive=True)
 CORES = os.cpu_count() or 2
 HOOKRELAY = System("hookrelay", worker_processes=CORES)
 HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)

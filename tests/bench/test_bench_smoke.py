@@ -25,6 +25,9 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
         assert run["e2e_lost"] == 0, system
         assert run["latency_lost"] == 0, system
         assert run["e2e_per_s"] > 0 and run["batch_items_s"] > 0 and run["single_rps"] > 0
+    # Each column measured the system it names: the naive app does not sign, hookrelay always does.
+    assert results.runs["naive"][0]["e2e_signed_share"] == 0.0
+    assert results.runs["hookrelay"][0]["e2e_signed_share"] == 1.0
     for phase in ("empty", "full"):
         assert results.growth[phase] and all(r["pass_ms"] > 0 for r in results.growth[phase])
     assert results.growth["memory"][0]["worker_rss_mb"] > 0
