@@ -25,15 +25,18 @@ class WorkerRuntime:
     settings: Settings
     sessions: sessionmaker[Session]
     sender: Sender
+    attempts: delivering.Attempts
     pid: int
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
         crypto.configure(crypto.load_keys(settings))
+        sessions = session_factory(make_engine(settings.database_url))
         return cls(
             settings,
-            session_factory(make_engine(settings.database_url)),
+            sessions,
             Sender(settings.allow_private_destinations),
+            delivering.Attempts(sessions, settings.lease_seconds, lease_owner),
             os.getpid(),
         )
 
@@ -53,7 +56,7 @@ def worker_runtime() -> WorkerRuntime:
 
 
 def lease_owner() -> str:
-    """Unique per claim, so a fenced write can tell this attempt from any later one."""
+    """Unique per claimed group, so a fenced write can tell it from any later claim."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
@@ -61,9 +64,7 @@ def register_tasks(celery: Celery) -> None:
     @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
     def deliver(delivery_id: str) -> str | None:
         rt = worker_runtime()
-        return delivering.deliver(
-            rt.sessions, rt.sender, rt.settings, delivery_id, lease_owner(), observe
-        )
+        return delivering.deliver(rt.attempts, rt.sender, rt.settings, delivery_id, observe)
 
 
 def observe(claim: delivering.Claim, status: str) -> None:

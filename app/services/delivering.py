@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.batching import Batcher
 from app.config import Settings
 from app.db import utcnow
 from app.ids import new_id
@@ -38,11 +39,19 @@ class Claim:
 def claim(
     session: Session, delivery_id: str, owner: str, lease_seconds: float, now: datetime
 ) -> Claim | None:
-    """Take the lease on a delivery that is due, or whose previous owner's lease ran out.
+    """Take the lease on one delivery; see `claim_many`."""
+    return claim_many(session, [delivery_id], owner, lease_seconds, now).get(delivery_id)
 
-    A single conditional UPDATE: on PostgreSQL a concurrent claimer blocks on the row lock
-    and then re-checks the condition against the committed row, so exactly one wins; on
-    SQLite the immediate transaction serializes claimers. The loser gets no row back.
+
+def claim_many(
+    session: Session, delivery_ids: list[str], owner: str, lease_seconds: float, now: datetime
+) -> dict[str, Claim]:
+    """Take the lease on each delivery that is due, or whose previous owner's lease ran out.
+
+    One conditional UPDATE for the whole group: on PostgreSQL a concurrent claimer blocks on
+    the row lock and then re-checks the condition against the committed row, so exactly one
+    wins; on SQLite the immediate transaction serializes claimers. The loser gets no row
+    back. Endpoints are read in the same transaction, once per distinct endpoint.
     """
     claimable = or_(
         and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now),
@@ -50,7 +59,7 @@ def claim(
     )
     stmt = (
         deliveries.update()
-        .where(deliveries.c.id == delivery_id, claimable)
+        .where(deliveries.c.id.in_(set(delivery_ids)), claimable)
         .values(
             status="delivering",
             lease_owner=owner,
@@ -60,19 +69,27 @@ def claim(
             updated_at=now,
         )
         .returning(
+            deliveries.c.id,
             deliveries.c.attempts,
             deliveries.c.endpoint_id,
             deliveries.c.payload,
             deliveries.c.created_at,
         )
     )
-    row = session.execute(stmt).first()
-    if row is None:
-        return None
-    endpoint = session.get(Endpoint, row.endpoint_id)
-    assert endpoint is not None  # the foreign key cascades deletes to deliveries
-    session.expunge(endpoint)
-    return Claim(delivery_id, owner, row.attempts, row.payload, endpoint, row.created_at)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return {}
+    wanted = {row.endpoint_id for row in rows}
+    endpoints = {e.id: e for e in session.scalars(select(Endpoint).where(Endpoint.id.in_(wanted)))}
+    for endpoint in endpoints.values():
+        session.expunge(endpoint)
+    # The foreign key cascades deletes from endpoints to deliveries, so every row has one.
+    return {
+        row.id: Claim(
+            row.id, owner, row.attempts, row.payload, endpoints[row.endpoint_id], row.created_at
+        )
+        for row in rows
+    }
 
 
 def build_request(claim: Claim, settings: Settings, now: datetime) -> OutboundRequest:
@@ -105,64 +122,138 @@ def _slack_body(payload: str) -> str:
     return json.dumps({"text": f"```{json.dumps(data, indent=2)}```"})
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One finished attempt, ready to be recorded against its claim."""
+
+    claim: Claim
+    result: AttemptResult
+    decision: Decision
+    at: datetime
+
+
 def record(
     session: Session, claim: Claim, result: AttemptResult, decision: Decision, now: datetime
 ) -> bool:
-    """Store the attempt and move the delivery on, but only while this worker holds the lease.
+    """Record one attempt; see `record_many`."""
+    return record_many(session, [Outcome(claim, result, decision, now)])[0]
 
-    Returns False when the lease was lost (another worker took over after it expired): the
-    attempt is still recorded, since it happened, but the newer owner's outcome stands.
-    Also False when the delivery was deleted meanwhile (its endpoint was deleted): nothing
-    is left to record against. The shared row lock keeps it from being deleted until commit.
+
+def record_many(session: Session, outcomes: list[Outcome]) -> list[bool]:
+    """Store the attempts and move each delivery on, but only while its claim holds the lease.
+
+    For each outcome, False when the lease was lost (another worker took over after it
+    expired): the attempt is still recorded, since it happened, but the newer owner's
+    outcome stands. Also False when the delivery was deleted meanwhile (its endpoint was
+    deleted): nothing is left to record against. The shared row locks keep the rows from
+    being deleted or re-leased until commit, so what is read here holds until then.
     """
-    still_there = select(deliveries.c.id).where(deliveries.c.id == claim.delivery_id)
-    if session.scalar(still_there.with_for_update(read=True)) is None:
-        return False
-    # A Core insert: the ORM unit of work costs more CPU than the rest of the record step.
-    session.execute(
-        Attempt.__table__.insert().values(
-            id=new_id("att"),
-            delivery_id=claim.delivery_id,
-            attempt_number=claim.attempt_number,
-            status="succeeded" if result.succeeded else "failed",
-            response_status_code=result.status_code,
-            response_time_ms=result.response_time_ms,
-            response_body=result.body_excerpt,
-            error_message=result.error,
-            created_at=now,
+    ids = {o.claim.delivery_id for o in outcomes}
+    current = session.execute(
+        select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
+        .where(deliveries.c.id.in_(ids))
+        .with_for_update(read=True)
+    ).all()
+    owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}
+    present = {row.id for row in current}
+    kept = [o for o in outcomes if o.claim.delivery_id in present]
+    if kept:
+        # Core statements: the ORM unit of work costs more CPU than the rest of the step.
+        session.execute(Attempt.__table__.insert(), [_attempt_row(o) for o in kept])
+    held = [o for o in kept if owners.get(o.claim.delivery_id) == o.claim.owner]
+    if held:
+        session.execute(
+            deliveries.update()
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                next_attempt_at=bindparam("b_next"),
+                delivered_at=bindparam("b_delivered"),
+                lease_owner=None,
+                lease_expires_at=None,
+                enqueued_at=None,
+                updated_at=bindparam("b_now"),
+            ),
+            [
+                {
+                    "b_id": o.claim.delivery_id,
+                    "b_status": o.decision.status,
+                    "b_next": o.decision.next_attempt_at,
+                    "b_delivered": o.at if o.decision.status == "delivered" else None,
+                    "b_now": o.at,
+                }
+                for o in held
+            ],
         )
-    )
-    updated = session.execute(
-        deliveries.update()
-        .where(
-            deliveries.c.id == claim.delivery_id,
-            deliveries.c.lease_owner == claim.owner,
-            deliveries.c.status == "delivering",
-        )
-        .values(
-            status=decision.status,
-            next_attempt_at=decision.next_attempt_at,
-            delivered_at=now if decision.status == "delivered" else None,
-            lease_owner=None,
-            lease_expires_at=None,
-            enqueued_at=None,
-            updated_at=now,
-        )
-    )
-    if decision.disable_endpoint:
-        endpoint = session.get(Endpoint, claim.endpoint.id)
-        if endpoint is not None:
-            endpoint.is_active = False
-            endpoint.disabled_reason = "endpoint answered 410 Gone"
-    return bool(updated.rowcount)
+    for o in kept:
+        if o.decision.disable_endpoint:
+            endpoint = session.get(Endpoint, o.claim.endpoint.id)
+            if endpoint is not None:
+                endpoint.is_active = False
+                endpoint.disabled_reason = "endpoint answered 410 Gone"
+    held_ids = {id(o) for o in held}
+    return [id(o) in held_ids for o in outcomes]
+
+
+def _attempt_row(o: Outcome) -> dict[str, Any]:
+    return {
+        "id": new_id("att"),
+        "delivery_id": o.claim.delivery_id,
+        "attempt_number": o.claim.attempt_number,
+        "status": "succeeded" if o.result.succeeded else "failed",
+        "response_status_code": o.result.status_code,
+        "response_time_ms": o.result.response_time_ms,
+        "response_body": o.result.body_excerpt,
+        "error_message": o.result.error,
+        "created_at": o.at,
+    }
+
+
+class Attempts:
+    """Claims and records of the attempts running in one worker process, grouped.
+
+    Each attempt's thread waits for its group; one transaction claims a group and one
+    records a group, instead of two transactions per attempt. Every group's claims share a
+    fresh lease owner from `new_owner`, so a fenced record tells them from any later claim.
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        lease_seconds: float,
+        new_owner: Callable[[], str],
+        group_size: int = 64,
+    ) -> None:
+        self._factory = factory
+        self._lease_seconds = lease_seconds
+        self._new_owner = new_owner
+        self._claims = Batcher(self._claim_group, group_size, "hookrelay-claims")
+        self._records = Batcher(self._record_group, group_size, "hookrelay-records")
+
+    def claim(self, delivery_id: str) -> Claim | None:
+        return self._claims.submit(delivery_id)
+
+    def record(self, outcome: Outcome) -> bool:
+        return self._records.submit(outcome)
+
+    def _claim_group(self, delivery_ids: list[str]) -> list[Claim | None]:
+        with self._factory.begin() as session:
+            taken = claim_many(
+                session, delivery_ids, self._new_owner(), self._lease_seconds, utcnow()
+            )
+        # A message delivered twice can sit in one group twice: only its first copy runs.
+        return [taken.pop(delivery_id, None) for delivery_id in delivery_ids]
+
+    def _record_group(self, outcomes: list[Outcome]) -> list[bool]:
+        with self._factory.begin() as session:
+            return record_many(session, outcomes)
 
 
 def deliver(
-    factory: sessionmaker[Session],
+    attempts: Attempts,
     sender: Sender,
     settings: Settings,
     delivery_id: str,
-    owner: str,
     observe: Callable[[Claim, str], None] | None = None,
 ) -> str | None:
     """Run one attempt of `delivery_id` if it is due; return the new status, None if skipped.
@@ -170,8 +261,7 @@ def deliver(
     `observe(claim, status)` runs after the outcome is recorded (metrics and logs), with what
     the claim already read, so watching an attempt costs no extra query.
     """
-    with factory.begin() as session:
-        taken = claim(session, delivery_id, owner, settings.lease_seconds, utcnow())
+    taken = attempts.claim(delivery_id)
     if taken is None:
         return None  # not due, already delivered, or another worker holds it
     if not taken.endpoint.is_active:
@@ -180,9 +270,8 @@ def deliver(
         result = sender.send(build_request(taken, settings, utcnow()))
     now = utcnow()
     decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
-    with factory.begin() as session:
-        if not record(session, taken, result, decision, now):
-            log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
+    if not attempts.record(Outcome(taken, result, decision, now)):
+        log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
     if observe is not None:
         observe(taken, decision.status)
     return decision.status

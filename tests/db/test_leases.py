@@ -169,3 +169,48 @@ def test_recording_after_the_endpoint_was_deleted_is_a_no_op(
             session, taken, AttemptResult(status_code=200), Decision("delivered"), now
         )
     assert recorded is False
+
+
+def test_a_group_claims_each_due_delivery_once_and_shares_one_owner(
+    sessions: sessionmaker[Session],
+) -> None:
+    first, second = _delivery(sessions), _delivery(sessions)
+    owners = iter(["group-1", "group-2"])
+    attempts = delivering.Attempts(sessions, 30, lambda: next(owners))
+
+    claims = attempts._claim_group([first, second, first, "del_missing"])
+
+    assert [c.delivery_id if c else None for c in claims] == [first, second, None, None]
+    assert {c.owner for c in claims if c} == {"group-1"}
+    assert attempts._claim_group([first]) == [None]  # leased: the next group gets nothing
+
+
+def test_recording_a_group_fences_each_outcome_on_its_own(
+    sessions: sessionmaker[Session],
+) -> None:
+    held, stale, gone = _delivery(sessions), _delivery(sessions), _delivery(sessions)
+    start = utcnow()
+    with sessions.begin() as session:
+        claims = delivering.claim_many(session, [held, stale, gone], "old", 5, start)
+    with sessions.begin() as session:  # the stale claim's lease ran out and was taken over
+        newer = delivering.claim(session, stale, "new", 5, start + timedelta(seconds=6))
+    assert newer is not None
+    with sessions.begin() as session:
+        endpoint_of_gone = session.get(Delivery, gone)
+        assert endpoint_of_gone is not None
+        session.delete(endpoint_of_gone)
+
+    now = start + timedelta(seconds=7)
+    outcomes = [
+        delivering.Outcome(claims[d], AttemptResult(status_code=200), Decision("delivered"), now)
+        for d in (held, stale, gone)
+    ]
+    with sessions.begin() as session:
+        assert delivering.record_many(session, outcomes) == [True, False, False]
+
+    with sessions() as session:
+        assert session.get(Delivery, held).status == "delivered"  # type: ignore[union-attr]
+        still = session.get(Delivery, stale)
+        assert still is not None and still.status == "delivering" and still.lease_owner == "new"
+    assert _attempts(sessions, held) == [1]
+    assert _attempts(sessions, stale) == [1]  # the stale attempt happened, so it is kept
