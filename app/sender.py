@@ -86,6 +86,10 @@ class Sender:
         session = getattr(self._local, "session", None)
         if session is None:
             session = HTTPSession(self._config)
+            # No proxies or .netrc from the environment: a proxy would connect on the
+            # worker's behalf and so bypass the private-address guard, and looking them up
+            # walks the whole environment on every request.
+            session.trust_env = False
             self._local.session = session
         return session
 
