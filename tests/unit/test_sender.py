@@ -112,3 +112,17 @@ def test_connection_refused_is_a_retryable_failure() -> None:
     result = Sender(allow_private=True).send(OutboundRequest("http://127.0.0.1:9/", b"{}"))
     assert result.status_code is None and not result.refused
     assert result.error and "ConnectionError" in result.error
+
+
+def test_proxies_from_the_environment_are_not_used(
+    local: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy would connect on the sender's behalf, out of the private-address guard's sight.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    result = Sender(allow_private=True).send(OutboundRequest(local.url("direct"), b"{}"))
+
+    assert result.status_code == 200 and result.error is None
