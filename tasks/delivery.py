@@ -31,12 +31,12 @@ class WorkerRuntime:
     @classmethod
     def build(cls, settings: Settings) -> WorkerRuntime:
         crypto.configure(crypto.load_keys(settings))
-        sessions = session_factory(make_engine(settings.database_url))
+        engine = make_engine(settings.database_url)
         return cls(
             settings,
-            sessions,
+            session_factory(engine),
             Sender(settings.allow_private_destinations),
-            delivering.Attempts(sessions, settings.lease_seconds, lease_owner),
+            delivering.Attempts(engine, settings.lease_seconds, lease_owner),
             os.getpid(),
         )
 

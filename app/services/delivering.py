@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from app.batching import Batcher
 from app.config import Settings
-from app.db import utcnow
+from app.db import UTCDateTime, utcnow
 from app.ids import new_id
 from app.models import WAITING_STATUSES, Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
@@ -24,6 +24,25 @@ from app.signing import signature_headers
 
 log = logging.getLogger(__name__)
 deliveries = Delivery.__table__
+endpoints = Endpoint.__table__
+Executor = Session | Connection  # the worker runs on a Connection, tests often on a Session
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What an attempt needs of its endpoint, read in the claim's transaction."""
+
+    id: str
+    workspace_id: str
+    url: str
+    type: str
+    config: dict[str, Any] | None
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    auth_username: str | None
+    auth_password: str | None
+    is_active: bool
 
 
 @dataclass(frozen=True)
@@ -32,19 +51,51 @@ class Claim:
     owner: str
     attempt_number: int
     payload: str
-    endpoint: Endpoint
+    endpoint: Destination
     created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
 
 
+# Built once: constructing these per call cost more CPU than executing them.
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_CLAIM = (
+    deliveries.update()
+    .where(
+        deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+        or_(
+            and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= _NOW),
+            and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at < _NOW),
+        ),
+    )
+    .values(
+        status="delivering",
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
+        attempts=deliveries.c.attempts + 1,
+        first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, _NOW),
+        updated_at=_NOW,
+    )
+    .returning(
+        deliveries.c.id,
+        deliveries.c.attempts,
+        deliveries.c.endpoint_id,
+        deliveries.c.payload,
+        deliveries.c.created_at,
+    )
+)
+_DESTINATIONS = select(*(endpoints.c[field.name] for field in fields(Destination))).where(
+    endpoints.c.id.in_(bindparam("b_ids", expanding=True))
+)
+
+
 def claim(
-    session: Session, delivery_id: str, owner: str, lease_seconds: float, now: datetime
+    session: Executor, delivery_id: str, owner: str, lease_seconds: float, now: datetime
 ) -> Claim | None:
     """Take the lease on one delivery; see `claim_many`."""
     return claim_many(session, [delivery_id], owner, lease_seconds, now).get(delivery_id)
 
 
 def claim_many(
-    session: Session, delivery_ids: list[str], owner: str, lease_seconds: float, now: datetime
+    session: Executor, delivery_ids: list[str], owner: str, lease_seconds: float, now: datetime
 ) -> dict[str, Claim]:
     """Take the lease on each delivery that is due, or whose previous owner's lease ran out.
 
@@ -53,40 +104,20 @@ def claim_many(
     wins; on SQLite the immediate transaction serializes claimers. The loser gets no row
     back. Endpoints are read in the same transaction, once per distinct endpoint.
     """
-    claimable = or_(
-        and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now),
-        and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at < now),
-    )
-    stmt = (
-        deliveries.update()
-        .where(deliveries.c.id.in_(set(delivery_ids)), claimable)
-        .values(
-            status="delivering",
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=deliveries.c.attempts + 1,
-            first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, now),
-            updated_at=now,
-        )
-        .returning(
-            deliveries.c.id,
-            deliveries.c.attempts,
-            deliveries.c.endpoint_id,
-            deliveries.c.payload,
-            deliveries.c.created_at,
-        )
-    )
-    rows = session.execute(stmt).all()
+    until = now + timedelta(seconds=lease_seconds)
+    params = {"b_ids": list(set(delivery_ids)), "b_owner": owner, "b_until": until, "b_now": now}
+    rows = session.execute(_CLAIM, params).all()
     if not rows:
         return {}
-    wanted = {row.endpoint_id for row in rows}
-    endpoints = {e.id: e for e in session.scalars(select(Endpoint).where(Endpoint.id.in_(wanted)))}
-    for endpoint in endpoints.values():
-        session.expunge(endpoint)
+    wanted = list({row.endpoint_id for row in rows})
+    found = {
+        row.id: Destination(**row._asdict())
+        for row in session.execute(_DESTINATIONS, {"b_ids": wanted})
+    }
     # The foreign key cascades deletes from endpoints to deliveries, so every row has one.
     return {
         row.id: Claim(
-            row.id, owner, row.attempts, row.payload, endpoints[row.endpoint_id], row.created_at
+            row.id, owner, row.attempts, row.payload, found[row.endpoint_id], row.created_at
         )
         for row in rows
     }
@@ -132,14 +163,44 @@ class Outcome:
     at: datetime
 
 
+_LEASES = (
+    select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .with_for_update(read=True)
+)
+_ADD_ATTEMPT = Attempt.__table__.insert()
+_FINISH = (
+    deliveries.update()
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+        delivered_at=bindparam("b_delivered", type_=UTCDateTime()),
+        lease_owner=None,
+        lease_expires_at=None,
+        enqueued_at=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+_DISABLE = (
+    endpoints.update()
+    .where(endpoints.c.id == bindparam("b_id"))
+    .values(
+        is_active=False,
+        disabled_reason="endpoint answered 410 Gone",
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+
+
 def record(
-    session: Session, claim: Claim, result: AttemptResult, decision: Decision, now: datetime
+    session: Executor, claim: Claim, result: AttemptResult, decision: Decision, now: datetime
 ) -> bool:
     """Record one attempt; see `record_many`."""
     return record_many(session, [Outcome(claim, result, decision, now)])[0]
 
 
-def record_many(session: Session, outcomes: list[Outcome]) -> list[bool]:
+def record_many(session: Executor, outcomes: list[Outcome]) -> list[bool]:
     """Store the attempts and move each delivery on, but only while its claim holds the lease.
 
     For each outcome, False when the lease was lost (another worker took over after it
@@ -148,51 +209,31 @@ def record_many(session: Session, outcomes: list[Outcome]) -> list[bool]:
     deleted): nothing is left to record against. The shared row locks keep the rows from
     being deleted or re-leased until commit, so what is read here holds until then.
     """
-    ids = {o.claim.delivery_id for o in outcomes}
-    current = session.execute(
-        select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
-        .where(deliveries.c.id.in_(ids))
-        .with_for_update(read=True)
-    ).all()
+    ids = list({o.claim.delivery_id for o in outcomes})
+    current = session.execute(_LEASES, {"b_ids": ids}).all()
     owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}
     present = {row.id for row in current}
     kept = [o for o in outcomes if o.claim.delivery_id in present]
     if kept:
-        # Core statements: the ORM unit of work costs more CPU than the rest of the step.
-        session.execute(Attempt.__table__.insert(), [_attempt_row(o) for o in kept])
+        session.execute(_ADD_ATTEMPT, [_attempt_row(o) for o in kept])
     held = [o for o in kept if owners.get(o.claim.delivery_id) == o.claim.owner]
     if held:
-        session.execute(
-            deliveries.update()
-            .where(deliveries.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                next_attempt_at=bindparam("b_next"),
-                delivered_at=bindparam("b_delivered"),
-                lease_owner=None,
-                lease_expires_at=None,
-                enqueued_at=None,
-                updated_at=bindparam("b_now"),
-            ),
-            [
-                {
-                    "b_id": o.claim.delivery_id,
-                    "b_status": o.decision.status,
-                    "b_next": o.decision.next_attempt_at,
-                    "b_delivered": o.at if o.decision.status == "delivered" else None,
-                    "b_now": o.at,
-                }
-                for o in held
-            ],
-        )
-    for o in kept:
-        if o.decision.disable_endpoint:
-            endpoint = session.get(Endpoint, o.claim.endpoint.id)
-            if endpoint is not None:
-                endpoint.is_active = False
-                endpoint.disabled_reason = "endpoint answered 410 Gone"
+        session.execute(_FINISH, [_finish_row(o) for o in held])
+    gone = [o for o in kept if o.decision.disable_endpoint]
+    if gone:
+        session.execute(_DISABLE, [{"b_id": o.claim.endpoint.id, "b_now": o.at} for o in gone])
     held_ids = {id(o) for o in held}
     return [id(o) in held_ids for o in outcomes]
+
+
+def _finish_row(o: Outcome) -> dict[str, Any]:
+    return {
+        "b_id": o.claim.delivery_id,
+        "b_status": o.decision.status,
+        "b_next": o.decision.next_attempt_at,
+        "b_delivered": o.at if o.decision.status == "delivered" else None,
+        "b_now": o.at,
+    }
 
 
 def _attempt_row(o: Outcome) -> dict[str, Any]:
@@ -219,12 +260,12 @@ class Attempts:
 
     def __init__(
         self,
-        factory: sessionmaker[Session],
+        engine: Engine,
         lease_seconds: float,
         new_owner: Callable[[], str],
         group_size: int = 64,
     ) -> None:
-        self._factory = factory
+        self._engine = engine
         self._lease_seconds = lease_seconds
         self._new_owner = new_owner
         self._claims = Batcher(self._claim_group, group_size, "hookrelay-claims")
@@ -237,16 +278,14 @@ class Attempts:
         return self._records.submit(outcome)
 
     def _claim_group(self, delivery_ids: list[str]) -> list[Claim | None]:
-        with self._factory.begin() as session:
-            taken = claim_many(
-                session, delivery_ids, self._new_owner(), self._lease_seconds, utcnow()
-            )
+        with self._engine.begin() as conn:
+            taken = claim_many(conn, delivery_ids, self._new_owner(), self._lease_seconds, utcnow())
         # A message delivered twice can sit in one group twice: only its first copy runs.
         return [taken.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     def _record_group(self, outcomes: list[Outcome]) -> list[bool]:
-        with self._factory.begin() as session:
-            return record_many(session, outcomes)
+        with self._engine.begin() as conn:
+            return record_many(conn, outcomes)
 
 
 def deliver(

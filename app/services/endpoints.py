@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,7 +82,18 @@ def rotate_secret(
     return endpoint
 
 
-def signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
+class HasSecrets(Protocol):
+    """An endpoint as stored, or as the worker reads it with a claim."""
+
+    @property
+    def secret(self) -> str: ...
+    @property
+    def previous_secret(self) -> str | None: ...
+    @property
+    def previous_secret_expires_at(self) -> datetime | None: ...
+
+
+def signing_secrets(endpoint: HasSecrets, now: datetime) -> list[str]:
     """The current secret, plus the previous one while its grace period lasts."""
     secrets = [endpoint.secret]
     expires = endpoint.previous_secret_expires_at

@@ -176,7 +176,7 @@ def test_a_group_claims_each_due_delivery_once_and_shares_one_owner(
 ) -> None:
     first, second = _delivery(sessions), _delivery(sessions)
     owners = iter(["group-1", "group-2"])
-    attempts = delivering.Attempts(sessions, 30, lambda: next(owners))
+    attempts = delivering.Attempts(sessions.kw["bind"], 30, lambda: next(owners))
 
     claims = attempts._claim_group([first, second, first, "del_missing"])
 
