@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -89,10 +91,26 @@ def make_engine(database_url: str, statement_timeout: float | None = None, **kwa
     if statement_timeout is not None:
         options = f"-c statement_timeout={int(statement_timeout * 1000)}"
         kwargs.setdefault("connect_args", {})["options"] = options
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(database_url, **kwargs)
+    engine = create_engine(database_url, **kwargs)
+    event.listen(engine, "checkout", _discard_if_closed_by_server)
+    return engine
+
+
+def _discard_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled connection the server has closed, without a round trip.
+
+    An idle connection has nothing to read unless the server went away (a restart sends
+    its FATAL message and closes the socket), so a readable socket means a dead connection
+    and the pool connects again. This stands in for `pool_pre_ping`, which cost a
+    `SELECT 1` round trip on every checkout; a connection that dies while in use is still
+    caught by SQLAlchemy's disconnect handling, which invalidates the whole pool.
+    """
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

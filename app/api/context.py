@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 from flask import current_app, request
@@ -14,7 +14,7 @@ from app.errors import invalid
 from app.metrics import DELIVERIES_ACCEPTED
 from app.models import ApiKey
 from app.runtime import Runtime
-from app.services.auth import authenticate_api_key, bearer_token
+from app.services.auth import authenticate_for_endpoints, bearer_token
 
 R = TypeVar("R")
 log = logging.getLogger("hookrelay.ingest")
@@ -36,8 +36,14 @@ def read_json() -> Any:
         raise invalid(f"malformed JSON: {exc}") from exc
 
 
-def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
+def accept(
+    work: Callable[[Session, ApiKey, set[str] | None], tuple[R, Iterable[str]]],
+    endpoint_ids: Collection[str] = (),
+) -> R:
     """Authenticate and rate-limit the API key, run `work` in one transaction, publish after.
+
+    `endpoint_ids`, when known before the body is read, are looked up with the key, and
+    `work` gets those found in the key's environment (None when none were asked for).
 
     Each statement is bounded by the engine's statement timeout (`HOOKRELAY_INGEST_TIMEOUT`),
     so a stuck database answers 504 rather than hanging.
@@ -48,10 +54,10 @@ def accept(work: Callable[[Session, ApiKey], tuple[R, Iterable[str]]]) -> R:
     rt = runtime()
     token = bearer_token(request.headers.get("Authorization"))
     with rt.sessions.begin() as session:
-        api_key = authenticate_api_key(session, token)
+        api_key, endpoints = authenticate_for_endpoints(session, token, endpoint_ids)
         rt.rate_limits().ingest(api_key.workspace_id, api_key.id)
         workspace_id = api_key.workspace_id
-        result, created = work(session, api_key)
+        result, created = work(session, api_key, endpoints if endpoint_ids else None)
         created = list(created)
     DELIVERIES_ACCEPTED.inc(len(created))
     for delivery_id in created:

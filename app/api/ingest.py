@@ -20,10 +20,15 @@ from app.services.ingest import IngestItem, ItemOutcome, ingest
 bp = Blueprint("ingest", __name__)
 
 
-def _accept(build: Callable[[], tuple[list[IngestItem], list[ItemOutcome]]]) -> list[ItemOutcome]:
+def _accept(
+    build: Callable[[], tuple[list[IngestItem], list[ItemOutcome]]],
+    endpoint_ids: tuple[str, ...] = (),
+) -> list[ItemOutcome]:
     """Parse (after authenticating), store in one transaction, then publish what was created."""
 
-    def work(session: Session, api_key: ApiKey) -> tuple[list[ItemOutcome], list[str]]:
+    def work(
+        session: Session, api_key: ApiKey, endpoints: set[str] | None
+    ) -> tuple[list[ItemOutcome], list[str]]:
         items, outcomes = build()
         if items:
             outcomes += ingest(
@@ -32,10 +37,11 @@ def _accept(build: Callable[[], tuple[list[IngestItem], list[ItemOutcome]]]) -> 
                 items,
                 max_payload_bytes=runtime().settings.max_payload_bytes,
                 now=utcnow(),
+                endpoints=endpoints,
             )
         return outcomes, [o.delivery_id for o in outcomes if o.created and o.delivery_id]
 
-    return sorted(accept(work), key=lambda o: o.index)
+    return sorted(accept(work, endpoint_ids), key=lambda o: o.index)
 
 
 @bp.post("/api/ingest/<endpoint_id>")
@@ -45,7 +51,7 @@ def send(endpoint_id: str) -> tuple[dict[str, Any], int]:
         body = parse(SendBody, read_json())
         return [IngestItem(0, endpoint_id, body.payload, body.idempotencyKey)], []
 
-    outcome = _accept(build)[0]
+    outcome = _accept(build, (endpoint_id,))[0]
     if outcome.error:
         raise outcome.error
     return {

@@ -66,10 +66,16 @@ def ingest(
     *,
     max_payload_bytes: int,
     now: datetime,
+    endpoints: set[str] | None = None,
 ) -> list[ItemOutcome]:
-    """Store one delivery per valid item; per-item errors never affect the other items."""
+    """Store one delivery per valid item; per-item errors never affect the other items.
+
+    `endpoints`: the items' endpoints already found in the key's environment, if the caller
+    looked them up with the key (it must have asked for every item's endpoint).
+    """
     outcomes = {item.index: ItemOutcome(index=item.index) for item in items}
-    endpoints = _endpoints(session, api_key, {item.endpoint_id for item in items})
+    if endpoints is None:
+        endpoints = _endpoints(session, api_key, {item.endpoint_id for item in items})
     prepared: list[_Prepared] = []
     for item in items:
         body = serialize_payload(item.payload)
@@ -143,7 +149,7 @@ def _claim_keys(
             },
         )
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(IdempotencyKey).values(list(rows.values()))
+    stmt = dialect.insert(IdempotencyKey)
     stmt = stmt.on_conflict_do_update(
         index_elements=["workspace_id", "key"],
         set_={
@@ -153,7 +159,10 @@ def _claim_keys(
         },
         where=IdempotencyKey.expires_at <= now,
     ).returning(IdempotencyKey.key, IdempotencyKey.delivery_id, IdempotencyKey.fingerprint)
-    return {key: (delivery_id, fp) for key, delivery_id, fp in session.execute(stmt)}
+    # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
+    # multi-row INSERT, but the statement is compiled once and cached, not on every request.
+    result = session.execute(stmt, list(rows.values()))
+    return {key: (delivery_id, fp) for key, delivery_id, fp in result}
 
 
 def _existing_keys(
