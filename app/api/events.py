@@ -12,17 +12,19 @@ from app.api.context import accept, read_json, runtime
 from app.api.spec import documented
 from app.db import utcnow
 from app.errors import APIError
-from app.models import ApiKey
 from app.schemas import BatchBody, EventBatchItem, TriggerBody, item_error, parse
 from app.schemas.ingest import EventTypePath
 from app.schemas.responses import BatchResult, TriggerResult
+from app.services.auth import KeyScope
 from app.services.fanout import EventItem, EventOutcome, trigger
 
 bp = Blueprint("events", __name__)
 
 
 def _trigger(build: Callable[[], tuple[list[EventItem], list[EventOutcome]]]) -> list[EventOutcome]:
-    def work(session: Session, api_key: ApiKey) -> tuple[list[EventOutcome], list[str]]:
+    def work(
+        session: Session, api_key: KeyScope, _endpoints: set[str] | None
+    ) -> tuple[list[EventOutcome], list[str]]:
         items, outcomes = build()
         if items:
             outcomes += trigger(
