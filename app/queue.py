@@ -88,7 +88,7 @@ class Publisher:
                 for chunk in _chunks(ids, CHUNK):
                     # On Redis one pipeline per chunk instead of one LPUSH round trip per
                     # task; a failed flush raises, and the scheduler re-enqueues the chunk.
-                    with _batch(producer):
+                    with _batch(producer, len(chunk)):
                         for delivery_id in chunk:
                             self._send(producer, delivery_id)
                     sent += len(chunk)
@@ -123,7 +123,10 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _batch(producer: Producer) -> AbstractContextManager[object]:
-    """Kombu's publish batch (5.7+): pipelined on Redis, immediate on other transports."""
+def _batch(producer: Producer, size: int) -> AbstractContextManager[object]:
+    """Kombu's publish batch (5.7+): pipelined on Redis, immediate on other transports.
+
+    A single message goes out directly: the batch's pipeline only adds work for one.
+    """
     batch = getattr(producer, "batch", None)
-    return batch(max_size=CHUNK) if batch is not None else nullcontext()
+    return batch(max_size=CHUNK) if batch is not None and size > 1 else nullcontext()

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import invalid
 from app.metrics import DELIVERIES_ACCEPTED
-from app.models import ApiKey
 from app.runtime import Runtime
-from app.services.auth import authenticate_for_endpoints, bearer_token
+from app.services.auth import KeyScope, authenticate_for_endpoints, bearer_token
 
 R = TypeVar("R")
 log = logging.getLogger("hookrelay.ingest")
@@ -37,7 +36,7 @@ def read_json() -> Any:
 
 
 def accept(
-    work: Callable[[Session, ApiKey, set[str] | None], tuple[R, Iterable[str]]],
+    work: Callable[[Session, KeyScope, set[str] | None], tuple[R, Iterable[str]]],
     endpoint_ids: Collection[str] = (),
 ) -> R:
     """Authenticate and rate-limit the API key, run `work` in one transaction, publish after.

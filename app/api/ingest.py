@@ -12,9 +12,9 @@ from app.api.context import accept, read_json, runtime
 from app.api.spec import documented
 from app.db import utcnow
 from app.errors import APIError
-from app.models import ApiKey
 from app.schemas import BatchBody, BatchItem, SendBody, item_error, parse
 from app.schemas.responses import BatchResult, SendResult
+from app.services.auth import KeyScope
 from app.services.ingest import IngestItem, ItemOutcome, ingest
 
 bp = Blueprint("ingest", __name__)
@@ -27,7 +27,7 @@ def _accept(
     """Parse (after authenticating), store in one transaction, then publish what was created."""
 
     def work(
-        session: Session, api_key: ApiKey, endpoints: set[str] | None
+        session: Session, api_key: KeyScope, endpoints: set[str] | None
     ) -> tuple[list[ItemOutcome], list[str]]:
         items, outcomes = build()
         if items:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import APIError
@@ -21,36 +23,70 @@ def bearer_token(header: str | None) -> str:
     return header[len("Bearer ") :].strip()
 
 
-def authenticate_api_key(session: Session, token: str) -> ApiKey:
+class KeyScope(Protocol):
+    """What a request may touch: one workspace's environment, as an API key grants."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def environment_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The API key a request authenticated with, read as a plain row (no ORM load)."""
+
+    id: str
+    workspace_id: str
+    environment_id: str
+
+
+def authenticate_api_key(session: Session, token: str) -> Caller:
     """Return the live API key for `token`; 401 otherwise."""
     return authenticate_for_endpoints(session, token, ())[0]
 
 
+# Built once: constructing the query cost more CPU than running it.
+_keys, _endpoints = ApiKey.__table__, Endpoint.__table__
+_KEY = select(
+    _keys.c.id,
+    _keys.c.workspace_id,
+    _keys.c.environment_id,
+    _keys.c.token_hash,
+    _keys.c.revoked_at,
+).where(_keys.c.token_hash == bindparam("b_hash"))
+_KEY_WITH_ENDPOINTS = _KEY.add_columns(_endpoints.c.id.label("endpoint_id")).outerjoin(
+    _endpoints,
+    and_(
+        _endpoints.c.id.in_(bindparam("b_endpoints", expanding=True)),
+        _endpoints.c.workspace_id == _keys.c.workspace_id,
+        _endpoints.c.environment_id == _keys.c.environment_id,
+    ),
+)
+
+
 def authenticate_for_endpoints(
     session: Session, token: str, endpoint_ids: Collection[str]
-) -> tuple[ApiKey, set[str]]:
+) -> tuple[Caller, set[str]]:
     """Return the live API key for `token` and which of `endpoint_ids` are in its
     environment, in one query (a single send knows its endpoint before reading the body).
     """
     if not token.startswith("nhk_"):
         raise APIError(401, "unauthorized", UNAUTHORIZED)
-    query = select(ApiKey).where(ApiKey.token_hash == hash_token(token))
+    params: dict[str, Any] = {"b_hash": hash_token(token)}
     if endpoint_ids:
-        query = query.add_columns(Endpoint.id).outerjoin(
-            Endpoint,
-            and_(
-                Endpoint.id.in_(endpoint_ids),
-                Endpoint.workspace_id == ApiKey.workspace_id,
-                Endpoint.environment_id == ApiKey.environment_id,
-            ),
-        )
-    rows = session.execute(query).all()
-    key = rows[0][0] if rows else None
+        params["b_endpoints"] = list(endpoint_ids)
+    conn = session.connection()
+    rows = conn.execute(_KEY_WITH_ENDPOINTS if endpoint_ids else _KEY, params).all()
+    key = rows[0] if rows else None
     # The lookup is by hash; the constant-time compare guards against a lookup that ever
     # matched loosely (collation, truncation) handing out a key for a different token.
     if key is None or key.revoked_at is not None or not token_matches(token, key.token_hash):
         raise APIError(401, "unauthorized", UNAUTHORIZED)
-    return key, {row[1] for row in rows if endpoint_ids and row[1] is not None}
+    found = {row.endpoint_id for row in rows if endpoint_ids and row.endpoint_id is not None}
+    return Caller(key.id, key.workspace_id, key.environment_id), found
 
 
 def authenticate_management_token(session: Session, token: str) -> ManagementToken:

@@ -15,7 +15,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from app.errors import APIError, not_found
-from app.models import ApiKey, Endpoint, EventType, Subscription
+from app.models import Endpoint, EventType, Subscription
+from app.services.auth import KeyScope
 from app.services.ingest import IngestItem, ingest, serialize_payload
 
 
@@ -36,7 +37,7 @@ class EventOutcome:
 
 def trigger(
     session: Session,
-    api_key: ApiKey,
+    api_key: KeyScope,
     items: list[EventItem],
     *,
     max_payload_bytes: int,
@@ -74,7 +75,7 @@ def trigger(
 
 
 def _subscribers(
-    session: Session, api_key: ApiKey, names: set[str]
+    session: Session, api_key: KeyScope, names: set[str]
 ) -> dict[str, tuple[str, list[str]]]:
     """Event type name -> (id, active subscribed endpoints of the key's environment)."""
     rows = session.execute(

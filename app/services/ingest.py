@@ -11,17 +11,21 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db import UTCDateTime
 from app.errors import APIError, not_found
 from app.ids import new_id
-from app.models import ApiKey, Delivery, Endpoint, IdempotencyKey
+from app.models import Delivery, Endpoint, IdempotencyKey
+from app.services.auth import KeyScope
 
 IDEMPOTENCY_WINDOW = timedelta(minutes=15)
+_INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
 @dataclass
@@ -61,7 +65,7 @@ def _fingerprint(endpoint_id: str, payload: dict[str, Any]) -> str:
 
 def ingest(
     session: Session,
-    api_key: ApiKey,
+    api_key: KeyScope,
     items: list[IngestItem],
     *,
     max_payload_bytes: int,
@@ -95,7 +99,7 @@ def ingest(
 
     claimed = _claim_keys(session, api_key.workspace_id, prepared, now)
     existing = _existing_keys(session, api_key.workspace_id, prepared, claimed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for prep in prepared:
         outcome = outcomes[prep.item.index]
         outcome.idempotency_key = prep.key
@@ -114,28 +118,50 @@ def ingest(
             outcome.created = True
             rows.append(_delivery_row(api_key, prep, delivery_id, now))
     if rows:
-        session.execute(Delivery.__table__.insert(), rows)
+        session.connection().execute(_INSERT_DELIVERIES, rows)
     return list(outcomes.values())
 
 
-def _endpoints(session: Session, api_key: ApiKey, ids: set[str]) -> set[str]:
-    found = session.scalars(
-        select(Endpoint.id).where(
-            Endpoint.id.in_(ids),
-            Endpoint.workspace_id == api_key.workspace_id,
-            Endpoint.environment_id == api_key.environment_id,
-        )
-    )
-    return set(found)
+_ENDPOINTS = select(Endpoint.__table__.c.id).where(
+    Endpoint.__table__.c.id.in_(bindparam("b_ids", expanding=True)),
+    Endpoint.__table__.c.workspace_id == bindparam("b_workspace"),
+    Endpoint.__table__.c.environment_id == bindparam("b_environment"),
+)
+
+
+def _endpoints(session: Session, api_key: KeyScope, ids: set[str]) -> set[str]:
+    params = {
+        "b_ids": list(ids),
+        "b_workspace": api_key.workspace_id,
+        "b_environment": api_key.environment_id,
+    }
+    return set(session.connection().scalars(_ENDPOINTS, params))
+
+
+@cache
+def _claim_statement(dialect_name: str) -> Any:
+    """The idempotency upsert, built once per dialect: building it cost more than running it.
+
+    An expired key (older than the window) is taken over in the same statement.
+    """
+    keys = IdempotencyKey.__table__
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(keys)
+    return stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "key"],
+        set_={
+            "delivery_id": stmt.excluded.delivery_id,
+            "fingerprint": stmt.excluded.fingerprint,
+            "expires_at": stmt.excluded.expires_at,
+        },
+        where=keys.c.expires_at <= bindparam("b_now", type_=UTCDateTime()),
+    ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
 def _claim_keys(
     session: Session, workspace_id: str, prepared: list[_Prepared], now: datetime
 ) -> dict[str, tuple[str, str]]:
-    """Insert every key not live yet; the primary key, not a prior read, settles races.
-
-    An expired key (older than the window) is taken over in the same statement.
-    """
+    """Insert every key not live yet; the primary key, not a prior read, settles races."""
     rows: dict[str, dict[str, Any]] = {}
     for prep in prepared:
         rows.setdefault(
@@ -146,22 +172,14 @@ def _claim_keys(
                 "delivery_id": new_id("del"),
                 "fingerprint": prep.fingerprint,
                 "expires_at": now + IDEMPOTENCY_WINDOW,
+                "b_now": now,
             },
         )
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(IdempotencyKey)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "key"],
-        set_={
-            "delivery_id": stmt.excluded.delivery_id,
-            "fingerprint": stmt.excluded.fingerprint,
-            "expires_at": stmt.excluded.expires_at,
-        },
-        where=IdempotencyKey.expires_at <= now,
-    ).returning(IdempotencyKey.key, IdempotencyKey.delivery_id, IdempotencyKey.fingerprint)
+    conn = session.connection()
     # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
     # multi-row INSERT, but the statement is compiled once and cached, not on every request.
-    result = session.execute(stmt, list(rows.values()))
+    # On the connection, not the session: the ORM's bulk-insert path adds nothing here.
+    result = conn.execute(_claim_statement(conn.dialect.name), list(rows.values()))
     return {key: (delivery_id, fp) for key, delivery_id, fp in result}
 
 
@@ -180,7 +198,7 @@ def _existing_keys(
 
 
 def _delivery_row(
-    api_key: ApiKey, prep: _Prepared, delivery_id: str, now: datetime
+    api_key: KeyScope, prep: _Prepared, delivery_id: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "id": delivery_id,
