@@ -95,30 +95,43 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
 
 
 async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
-    """The same ingest and read figures on an empty table and with `growth_rows` stored."""
-    stack, client = _start(system, workdir, receiver)
+    """The same ingest and read figures on an empty table and with `growth_rows` stored.
+
+    Two stacks side by side, one per table size, measured in turns (empty, full, empty,
+    full, ...), so a drift of the machine during the phase falls on both alike.
+    """
+    stacks: dict[str, tuple[Stack, Client]] = {}
     out: dict[str, list[dict]] = {"empty": [], "full": []}
     try:
-        ids = phases.seed(stack, client.endpoint_id, 100, "delivered", timedelta(0))
         for label in ("empty", "full"):
-            if label == "full":
-                phases.seed(stack, client.endpoint_id, sizes.growth_rows, "delivered", timedelta(0))
-                day = timedelta(days=1)
-                phases.seed(stack, client.endpoint_id, sizes.growth_retries, "scheduled_retry", day)
-            for _ in range(sizes.runs):
+            stacks[label] = _start(system, workdir / label, receiver)
+        ids = {
+            label: phases.seed(stack, client.endpoint_id, 100, "delivered", timedelta(0))
+            for label, (stack, client) in stacks.items()
+        }
+        stack, client = stacks["full"]
+        phases.seed(stack, client.endpoint_id, sizes.growth_rows, "delivered", timedelta(0))
+        day = timedelta(days=1)
+        phases.seed(stack, client.endpoint_id, sizes.growth_retries, "scheduled_retry", day)
+        phases.settle(stack)
+        for _ in range(sizes.runs):
+            for label, (stack, client) in stacks.items():
                 figures = await phases.ingest(
                     client, sizes.batch_requests, sizes.singles, sizes.concurrency
                 )
                 system.discard_backlog(stack)
-                figures |= await phases.reads(client, stack, ids * 10, sizes.concurrency)
+                figures |= await phases.reads(client, stack, ids[label] * 10, sizes.concurrency)
                 figures |= phases.scheduler_pass(stack)
                 out[label].append(figures)
+        stacks.pop("full")[0].stop()  # the memory phase runs alone
+        stack, client = stacks["empty"]
         out["memory"] = [
             await phases.backlog_memory(system, stack, client.endpoint_id, sizes, receiver.port)
         ]
         return out
     finally:
-        stack.stop()
+        for stack, _client in stacks.values():
+            stack.stop()
 
 
 async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Results:
