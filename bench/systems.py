@@ -87,5 +87,8 @@ class System:
 
 NAIVE = System("naive", naive=True)
 CORES = os.cpu_count() or 2
-HOOKRELAY = System("hookrelay", worker_processes=CORES)
+# On Redis a worker process's consumer is bound by round trips (one BRPOP and the QoS
+# bookkeeping per message), not by CPU, so two processes per core keep the cores busy; on
+# RabbitMQ one process per core already does (measured: docs/performance.md).
+HOOKRELAY = System("hookrelay", worker_processes=2 * CORES)
 HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)
