@@ -18,6 +18,7 @@ from app.models import Delivery
 from app.queue import Publisher, make_celery
 from bench.load import Client, Result, closed_loop, open_loop, percentile, receiver_get
 from tasks.scheduler import run_pass
+from tests.support.services import libpq_url
 from tests.support.stack import Stack
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def scheduler_pass(stack: Stack, passes: int = 20) -> Figures:
 
 def seed(stack: Stack, endpoint_id: str, rows: int, status: str, due_in: timedelta) -> list[str]:
     """COPY `rows` deliveries of `endpoint_id` with one status straight into the table."""
-    url = _libpq(stack)
+    url = libpq_url(stack.env["DATABASE_URL"])
     now = datetime.now(UTC)
     columns = (
         "id, workspace_id, environment_id, endpoint_id, idempotency_key, payload, status,"
@@ -173,14 +174,10 @@ def settle(stack: Stack) -> None:
     """
     # A non-superuser may not checkpoint; the figures are then noisier, not wrong.
     with (
-        psycopg.connect(_libpq(stack), autocommit=True) as conn,
+        psycopg.connect(libpq_url(stack.env["DATABASE_URL"]), autocommit=True) as conn,
         contextlib.suppress(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("CHECKPOINT")
-
-
-def _libpq(stack: Stack) -> str:
-    return stack.env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
 
 
 def process_rss_mb(root_pid: int) -> float:

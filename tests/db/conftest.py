@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from app.db import make_engine, session_factory
-from tests.support.services import PG_ADMIN_URL, need
+from tests.support.services import PG_ADMIN_URL, libpq_url, need
 from tests.support.stack import ROOT
 
 
@@ -38,7 +38,7 @@ def engine(
         return
     need("postgresql")
     name = f"hookrelay_unit_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    admin = libpq_url(PG_ADMIN_URL)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     created = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")

@@ -8,7 +8,7 @@ import psycopg
 from sqlalchemy import text
 
 from app.db import make_engine
-from tests.support.services import PG_ADMIN_URL, need
+from tests.support.services import PG_ADMIN_URL, libpq_url, need
 
 
 def test_a_connection_the_server_closed_is_replaced_without_an_error() -> None:
@@ -19,8 +19,7 @@ def test_a_connection_the_server_closed_is_replaced_without_an_error() -> None:
             first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         # What a server restart does to every pooled connection: the backend goes away
         # and the server closes the socket.
-        admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(admin, autocommit=True) as other:
+        with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as other:
             assert other.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone() == (True,)
         time.sleep(0.2)  # let the server's goodbye reach the pooled socket
 

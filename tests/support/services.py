@@ -18,6 +18,11 @@ AMQP_URL = os.environ.get("HOOKRELAY_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5
 PORTS = {"postgresql": 5432, "redis": 6379, "rabbitmq": 5672}
 
 
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as psycopg.connect() takes it (no driver suffix)."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def reachable(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

@@ -28,7 +28,7 @@ from app.db import make_engine, session_factory
 from app.models import Attempt, Delivery, Endpoint
 from app.serializers import endpoint_json
 from app.services.workspaces import create_endpoint, create_workspace
-from tests.support.services import AMQP_URL, PG_ADMIN_URL, REDIS_URL
+from tests.support.services import AMQP_URL, PG_ADMIN_URL, REDIS_URL, libpq_url
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = ("delivered", "failed", "dead_letter")
@@ -177,7 +177,7 @@ class Stack:
         if broker.startswith(("redis", "amqp")):
             _delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
         if self.pg_database:
-            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+            with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
 
     # data ------------------------------------------------------------------------------
@@ -241,10 +241,6 @@ class Stack:
             time.sleep(0.1)
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 def _delete_queue(broker: str, queue: str) -> None:
     from kombu import Connection
 
@@ -296,7 +292,7 @@ def build(
     if broker is not None:
         if database_url is None:
             pg_database = f"hookrelay_test_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
+            with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{pg_database}"')
             database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_database}"
         env["DATABASE_URL"] = database_url
