@@ -179,7 +179,7 @@ _FINISH = (
         lease_owner=None,
         lease_expires_at=None,
         enqueued_at=None,
-        updated_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=_NOW,
     )
 )
 _DISABLE = (
@@ -188,7 +188,7 @@ _DISABLE = (
     .values(
         is_active=False,
         disabled_reason="endpoint answered 410 Gone",
-        updated_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=_NOW,
     )
 )
 
@@ -216,14 +216,14 @@ def record_many(session: Executor, outcomes: list[Outcome]) -> list[bool]:
     kept = [o for o in outcomes if o.claim.delivery_id in present]
     if kept:
         session.execute(_ADD_ATTEMPT, [_attempt_row(o) for o in kept])
-    held = [o for o in kept if owners.get(o.claim.delivery_id) == o.claim.owner]
+    holds = [owners.get(o.claim.delivery_id) == o.claim.owner for o in outcomes]
+    held = [o for o, holding in zip(outcomes, holds, strict=True) if holding]
     if held:
         session.execute(_FINISH, [_finish_row(o) for o in held])
     gone = [o for o in kept if o.decision.disable_endpoint]
     if gone:
         session.execute(_DISABLE, [{"b_id": o.claim.endpoint.id, "b_now": o.at} for o in gone])
-    held_ids = {id(o) for o in held}
-    return [id(o) in held_ids for o in outcomes]
+    return holds
 
 
 def _finish_row(o: Outcome) -> dict[str, Any]:
