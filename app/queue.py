@@ -31,9 +31,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Publisher confirms: send_task returns only once RabbitMQ has the message.
         transport_options = {"confirm_publish": True}
     elif settings.broker_url.startswith(("redis", "rediss")):
-        # Unacknowledged messages of a dead worker come back after this; the scheduler's
-        # lease reclaim usually gets there first, and the claim makes the duplicate a no-op.
-        transport_options = {"visibility_timeout": 3600}
+        # No ack emulation: kombu would keep every message a worker holds in a Redis hash
+        # until its ack, so that a dead worker's messages come back after a visibility
+        # timeout. The database already does that job (the scheduler republishes what was
+        # not picked up within `requeue_after` and reclaims expired leases), and the
+        # bookkeeping cost two Redis pipelines and ~40 % of a worker's CPU per delivery. A
+        # worker stopped normally still hands back what it prefetched.
+        transport_options = {"ack_emulation": False}
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,
