@@ -13,7 +13,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from celery import Celery
+from celery.utils.nodenames import anon_nodename
 from kombu import Connection, Producer
+from kombu.utils.uuid import uuid
 
 from app.config import Settings
 
@@ -81,6 +83,7 @@ class Publisher:
 
     def __init__(self, celery: Celery) -> None:
         self._celery = celery
+        self._origin = anon_nodename()  # the message's `origin` header, as send_task sets it
 
     def publish(self, delivery_ids: Iterable[str]) -> int:
         """Return how many were published; failures are logged and left to the scheduler."""
@@ -96,8 +99,8 @@ class Publisher:
                     # On Redis one pipeline per chunk instead of one LPUSH round trip per
                     # task; a failed flush raises, and the scheduler re-enqueues the chunk.
                     with _batch(producer, len(chunk)):
-                        for delivery_id in chunk:
-                            self._send(producer, delivery_id)
+                        for n, delivery_id in enumerate(chunk):
+                            self._send(producer, delivery_id, declare=n == 0)
                     sent += len(chunk)
         except Exception:
             log.warning(
@@ -135,8 +138,8 @@ class Publisher:
             chunk_producer = Producer(channel, auto_declare=False)
             for chunk in _chunks(ids, CHUNK):
                 nacked = confirms.nacked
-                for delivery_id in chunk:
-                    self._send(chunk_producer, delivery_id, retry=False)
+                for n, delivery_id in enumerate(chunk):
+                    self._send(chunk_producer, delivery_id, retry=False, declare=n == 0)
                     confirms.published += 1
                 confirms.wait(conn, timeout)
                 if confirms.pending or confirms.nacked > nacked:
@@ -164,19 +167,36 @@ class Publisher:
             if key in policy
         }
 
-    def _send(self, producer: Producer, delivery_id: str, retry: bool | None = None) -> None:
-        # The reprs are what Celery would compute with saferepr, given up front because
-        # computing them costs more than building the rest of the message; the web and the
-        # scheduler are never inside a task, so there is no parent to add the result to.
+    def _send(
+        self,
+        producer: Producer,
+        delivery_id: str,
+        retry: bool | None = None,
+        declare: bool = True,
+    ) -> None:
+        """Build and publish one task message: the same message `send_task` would send.
+
+        `send_task` spends more per message on what does not apply here than on the
+        message itself (routing lookups, a parent-task lookup, a result object), so this
+        calls the two steps it is made of. The reprs are given up front because computing
+        them costs more than the rest of the message. `declare=False` skips declaring the
+        queue, for the messages after the first of a run on one connection.
+        """
+        amqp = self._celery.amqp
         args = [delivery_id]
-        self._celery.send_task(
+        message = amqp.create_task_message(
+            uuid(),
             DELIVER_TASK,
-            args=args,
-            producer=producer,
+            args,
+            {},
+            reply_to=self._celery.thread_oid,
+            origin=self._origin,
             argsrepr=repr(args),
             kwargsrepr="{}",
-            add_to_parent=False,
-            retry=retry,
+            ignore_result=None,
+        )
+        amqp.send_task_message(
+            producer, DELIVER_TASK, message, retry=retry, declare=None if declare else []
         )
 
     def ping(self) -> None:

@@ -1,0 +1,81 @@
+"""The publisher builds exactly the message Celery's `send_task` would build."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from celery import Celery, signals
+
+from app.queue import DELIVER_TASK, Publisher
+
+# Fresh per message; everything else must match send_task's message field for field.
+PER_MESSAGE = {"id", "root_id"}
+# send_task also copies the reprs into the message properties, where nothing reads them
+# (a worker takes them from the headers).
+UNREAD_PROPERTIES = {"correlation_id", "argsrepr", "kwargsrepr"}
+
+
+@pytest.fixture
+def celery() -> Celery:
+    app = Celery("hookrelay-test", broker="memory://", set_as_current=False)
+    app.conf.update(task_default_queue=f"deliveries-{uuid.uuid4().hex}", task_serializer="json")
+    return app
+
+
+def published(action: Any) -> list[dict[str, Any]]:
+    """What `before_task_publish` saw while `action` ran: one dict per message."""
+    seen: list[dict[str, Any]] = []
+
+    def record(**kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    signals.before_task_publish.connect(record, weak=False)
+    try:
+        action()
+    finally:
+        signals.before_task_publish.disconnect(record)
+    return seen
+
+
+def comparable(message: dict[str, Any]) -> dict[str, Any]:
+    headers = {k: v for k, v in message["headers"].items() if k not in PER_MESSAGE}
+    properties = {k: v for k, v in message["properties"].items() if k not in UNREAD_PROPERTIES}
+    return {
+        "headers": headers,
+        "properties": properties,
+        "body": message["body"],
+        "exchange": message["exchange"],
+        "routing_key": message["routing_key"],
+        "retry_policy": message["retry_policy"],
+    }
+
+
+def test_a_published_message_matches_send_task(celery: Celery) -> None:
+    [expected] = published(
+        lambda: celery.send_task(
+            DELIVER_TASK, args=["del_1"], argsrepr="['del_1']", kwargsrepr="{}"
+        )
+    )
+    [actual] = published(lambda: Publisher(celery).publish(["del_1"]))
+
+    assert comparable(actual) == comparable(expected)
+    assert actual["headers"]["id"] != expected["headers"]["id"]
+    assert actual["headers"]["root_id"] == actual["headers"]["id"]
+    assert actual["properties"]["correlation_id"] == actual["headers"]["id"]
+
+
+def test_a_batch_declares_the_queue_once_and_sends_every_message(celery: Celery) -> None:
+    messages = published(lambda: Publisher(celery).publish([f"del_{n}" for n in range(5)]))
+
+    assert [m["body"][0] for m in messages] == [[f"del_{n}"] for n in range(5)]
+    assert len({m["headers"]["id"] for m in messages}) == 5
+    assert [bool(m["declare"]) for m in messages] == [True, False, False, False, False]
+    queue_name = celery.conf.task_default_queue
+    assert [q.name for q in messages[0]["declare"]] == [queue_name]
+    with celery.connection_for_write() as conn:
+        queue = conn.SimpleQueue(queue_name)
+        bodies = [queue.get(timeout=1).decode()[0] for _ in range(5)]
+        queue.close()
+    assert bodies == [[f"del_{n}"] for n in range(5)]
