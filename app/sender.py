@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import requests
@@ -17,6 +18,9 @@ from app.retry import AttemptResult
 
 EXCERPT_BYTES = 4096
 USER_AGENT = "hookrelay/0.1"
+# requests' defaults (Accept, Accept-Encoding, Connection) with hookrelay's User-Agent;
+# each attempt adds its own headers on top.
+BASE_HEADERS = {**requests.utils.default_headers(), "User-Agent": USER_AGENT}
 
 
 class DestinationRefused(Exception):
@@ -90,6 +94,8 @@ class Sender:
             # worker's behalf and so bypass the private-address guard, and looking them up
             # walks the whole environment on every request.
             session.trust_env = False
+            # A receiver's cookies are neither kept nor sent to the next delivery.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             self._local.session = session
         return session
 
@@ -99,11 +105,18 @@ class Sender:
         deadline = started + request.timeout
         try:
             check_destination(request.url, allow_private=True)  # scheme and host only
-            response = self._session().post(
+            # Prepared without the session's merge of its own headers, cookies, auth and
+            # hooks (none of which a delivery uses), which cost about a quarter of the
+            # send; `send` still goes through the session's SSRF-guarding adapters.
+            prepared = requests.Request(
+                "POST",
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers={**BASE_HEADERS, **request.headers},
                 auth=request.auth,
+            ).prepare()
+            response = self._session().send(
+                prepared,
                 timeout=(min(5.0, request.timeout), request.timeout),
                 allow_redirects=False,
                 stream=True,

@@ -3,8 +3,8 @@
 `/<name>` answers 200. Query parameters change that: `fail=N` answers 500 to the first N
 requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
 `sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
-answers 302 to URL, `big=N` answers a body of N bytes, `reset=1` resets the connection
-without answering.
+answers 302 to URL, `big=N` answers a body of N bytes, `cookie=K=V` sets a cookie,
+`reset=1` resets the connection without answering.
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ class Receiver:
             headers["Retry-After"] = params["retry_after"]
         if "redirect" in params:
             status, headers["Location"] = 302, params["redirect"]
+        if "cookie" in params:
+            headers["Set-Cookie"] = f"{params['cookie']}; Path=/"
         payload = b"x" * int(params.get("big", 0)) or b"ok"
         try:
             handler.send_response(status)

@@ -126,3 +126,17 @@ def test_proxies_from_the_environment_are_not_used(
     result = Sender(allow_private=True).send(OutboundRequest(local.url("direct"), b"{}"))
 
     assert result.status_code == 200 and result.error is None
+
+
+def test_an_attempt_sends_its_headers_and_no_cookie_a_receiver_set(local: Receiver) -> None:
+    sender = Sender(allow_private=True)
+    first = sender.send(
+        OutboundRequest(local.url("cookies", cookie="session=abc"), b"{}", {"X-A": "1"})
+    )
+    second = sender.send(OutboundRequest(local.url("cookies"), b"{}", {"X-A": "2"}))
+
+    assert first.status_code == second.status_code == 200
+    sent = [r.headers for r in local.received("cookies")]
+    assert [h["X-A"] for h in sent] == ["1", "2"]
+    assert all(h["User-Agent"] == "hookrelay/0.1" for h in sent)
+    assert all("Cookie" not in h for h in sent)
