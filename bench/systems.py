@@ -87,8 +87,8 @@ class System:
 
 NAIVE = System("naive", naive=True)
 CORES = os.cpu_count() or 2
-# On Redis a worker process's consumer is bound by round trips (one BRPOP and the QoS
-# bookkeeping per message), not by CPU, so two processes per core keep the cores busy; on
+# On Redis a worker process's consumer waits on a BRPOP round trip per message, so two
+# processes per core keep the cores busy where one per core leaves them ~20 % idle; on
 # RabbitMQ one process per core already does (measured: docs/performance.md).
 HOOKRELAY = System("hookrelay", worker_processes=2 * CORES)
 HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)
