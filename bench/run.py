@@ -1,8 +1,9 @@
-"""The one command: `python -m bench [--quick | --smoke] [--runs N] [--rabbitmq]`.
+"""The one command: `python -m bench [--quick | --smoke] [--runs N] [--rabbitmq] [--ceilings]`.
 
 Starts a receiver, then for each run the naive baseline and hookrelay side by side on fresh
-PostgreSQL databases and unique queues, then the growth and memory phases on hookrelay, and
-prints the table (medians of the runs with their spread, and per-run ratios).
+PostgreSQL databases and unique queues, then the growth and memory phases on hookrelay, then
+Celery alone (a no-op task) on each broker, and prints the table (medians of the runs with
+their spread, and per-run ratios). `--ceilings` measures only Celery alone.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bench import phases
+from bench import ceilings, phases
 from bench.load import Client
 from bench.report import Results, render
 from bench.systems import HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
-from tests.support.services import reachable
+from tests.support.services import AMQP_URL, REDIS_URL, reachable
 from tests.support.stack import Stack, free_port
 
 
@@ -42,11 +43,12 @@ class Sizes:
     growth_retries: int = 100_000
     backlog: int = 100_000
     memory_seconds: float = 15.0
+    noop: int = 10_000
 
 
 FULL = Sizes()
-QUICK = Sizes(1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0)
-SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0)
+QUICK = Sizes(1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000)
+SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200)
 
 
 class Receiver:
@@ -134,6 +136,17 @@ async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path
             stack.stop()
 
 
+def celery_alone(sizes: Sizes, systems: list[System]) -> dict[str, dict]:
+    """The no-op ceilings on each broker a hookrelay column ran on, with its worker count."""
+    out = {}
+    for system in systems:
+        if not system.naive:
+            print(f"celery alone: {system.name}", file=sys.stderr, flush=True)
+            broker = AMQP_URL if system.rabbitmq else REDIS_URL
+            out[system.name] = ceilings.noop(system, broker, sizes.noop)
+    return out
+
+
 async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Results:
     receiver = Receiver()
     results = Results(sizes=asdict(sizes), systems=[s.name for s in systems])
@@ -147,6 +160,7 @@ async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Resu
         results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
     finally:
         receiver.stop()
+    results.ceilings = celery_alone(sizes, systems)
     return results
 
 
@@ -157,6 +171,9 @@ def parse(argv: list[str] | None = None) -> tuple[Sizes, list[System], argparse.
     size.add_argument("--smoke", action="store_true", help="a few hundred deliveries (tests)")
     parser.add_argument("--runs", type=int, help="runs per system (default 3)")
     parser.add_argument("--rabbitmq", action="store_true", help="also hookrelay on RabbitMQ")
+    parser.add_argument(
+        "--ceilings", action="store_true", help="only Celery alone: a no-op task's rates"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
@@ -171,8 +188,12 @@ def main(argv: list[str] | None = None) -> Results:
     # hookrelay refuses to start without a key outside the embedded default; a throwaway
     # key is enough for a run whose databases are dropped afterwards.
     os.environ.setdefault("HOOKRELAY_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    with tempfile.TemporaryDirectory(prefix="hookrelay-bench-") as tmp:
-        results = asyncio.run(main_async(sizes, systems, Path(tmp)))
+    if args.ceilings:
+        results = Results(sizes=asdict(sizes), systems=[s.name for s in systems])
+        results.ceilings = celery_alone(sizes, systems)
+    else:
+        with tempfile.TemporaryDirectory(prefix="hookrelay-bench-") as tmp:
+            results = asyncio.run(main_async(sizes, systems, Path(tmp)))
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2))
     print(render(results))

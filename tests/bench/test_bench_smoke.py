@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.report import GROWTH, MAIN, MEMORY
+from bench.report import CEILINGS, GROWTH, MAIN, MEMORY
 from bench.run import main
 from tests.support.services import need
 
@@ -31,6 +31,9 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     for phase in ("empty", "full"):
         assert results.growth[phase] and all(r["pass_ms"] > 0 for r in results.growth[phase])
     assert results.growth["memory"][0]["worker_rss_mb"] > 0
+    # Celery alone: every no-op task published was consumed, at some measured rate.
+    noop = results.ceilings["hookrelay"]
+    assert noop["noop_missing"] == 0 and noop["noop_consume_s"] > 0 and noop["noop_publish_s"] > 0
     table = capsys.readouterr().out
-    for _key, label, *_ in MAIN + GROWTH + MEMORY:
+    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS:
         assert f"| {label} |" in table
