@@ -1,7 +1,8 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
-A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis:
-nothing accepted may be lost, and the printed table has every row.
+A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, and
+a few hundred no-op tasks through Celery alone: nothing accepted may be lost, and the printed
+table has every row.
 """
 
 from __future__ import annotations
