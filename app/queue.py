@@ -30,7 +30,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.broker_url.startswith("sqla+"):
         transport_options = {"connect_args": {"timeout": 30}}
     elif settings.broker_url.startswith(("amqp", "pyamqp")):
-        # Publisher confirms: send_task returns only once RabbitMQ has the message.
+        # Publisher confirms: a publish returns only once RabbitMQ has the message.
         transport_options = {"confirm_publish": True}
     elif settings.broker_url.startswith(("redis", "rediss")):
         # No ack emulation: kombu would keep every message a worker holds in a Redis hash
@@ -132,8 +132,8 @@ class Publisher:
         closed = False
         try:
             channel.confirm_select(nowait=True)  # a refusal closes the channel: an error below
-            # Same messages as on the pooled producer: send_task builds and routes them;
-            # only the channel differs. No retry: a message half-sent on a connection that
+            # Same messages as on the pooled producer (`_send` builds them); only the
+            # channel differs. No retry: a message half-sent on a connection that
             # broke is unknown, so the chunk counts as not sent and the scheduler has it.
             chunk_producer = Producer(channel, auto_declare=False)
             for chunk in _chunks(ids, CHUNK):

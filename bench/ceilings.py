@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from kombu import Connection
 from kombu.exceptions import ChannelError
@@ -27,7 +26,7 @@ from kombu.exceptions import ChannelError
 from app.config import Settings
 from app.queue import Publisher, make_celery
 from bench.systems import System
-from tests.support.stack import ROOT, procfile
+from tests.support.stack import ROOT, delete_queue, procfile
 
 Figures = dict[str, float]
 
@@ -41,11 +40,6 @@ def _queued(broker_url: str, queue: str) -> int:
         except ChannelError:
             return 0
         return int(declared.message_count)
-
-
-def _delete(broker_url: str, queue: str) -> None:
-    with Connection(broker_url, connect_timeout=3) as conn:
-        conn.default_channel.queue_delete(queue)
 
 
 def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> Figures:
@@ -63,12 +57,12 @@ def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> F
         start = time.perf_counter()
         published = publisher.publish(f"noop_{n}" for n in range(count))
         publish_s = published / (time.perf_counter() - start)
-        log_path = Path(out, "worker.log")
         try:
-            with log_path.open("ab") as log:
-                _drain(system, env, log, lambda: _queued(broker_url, queue), timeout, log_path)
+            _drain(
+                system, env, lambda: _queued(broker_url, queue), timeout, Path(out, "worker.log")
+            )
         finally:
-            _delete(broker_url, queue)
+            delete_queue(broker_url, queue)
         ran = [json.loads(p.read_text()) for p in Path(out).glob("*.json")]
     done = sum(int(r["count"]) for r in ran)
     busy = [r for r in ran if r["count"]]
@@ -81,25 +75,21 @@ def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> F
 
 
 def _drain(
-    system: System,
-    env: dict[str, str],
-    log: BinaryIO,
-    queued: Callable[[], int],
-    timeout: float,
-    log_path: Path,
+    system: System, env: dict[str, str], queued: Callable[[], int], timeout: float, log_path: Path
 ) -> None:
     """Run the worker processes until the queue is empty, then stop them normally."""
-    procs = [
-        subprocess.Popen(
-            ["sh", "-c", _worker_command()],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        for _ in range(system.worker_processes)
-    ]
+    with log_path.open("ab") as log:  # each child keeps its own copy
+        procs = [
+            subprocess.Popen(
+                ["sh", "-c", _worker_command()],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for _ in range(system.worker_processes)
+        ]
     try:
         deadline = time.monotonic() + timeout
         while queued() and time.monotonic() < deadline:

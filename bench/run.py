@@ -26,7 +26,7 @@ from bench import ceilings, phases
 from bench.load import Client
 from bench.report import Results, render
 from bench.systems import HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
-from tests.support.services import AMQP_URL, REDIS_URL, reachable
+from tests.support.services import reachable
 from tests.support.stack import Stack, free_port
 
 
@@ -142,8 +142,7 @@ def celery_alone(sizes: Sizes, systems: list[System]) -> dict[str, dict]:
     for system in systems:
         if not system.naive:
             print(f"celery alone: {system.name}", file=sys.stderr, flush=True)
-            broker = AMQP_URL if system.rabbitmq else REDIS_URL
-            out[system.name] = ceilings.noop(system, broker, sizes.noop)
+            out[system.name] = ceilings.noop(system, system.broker_url, sizes.noop)
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from kombu import Connection
 from sqlalchemy import text
 
-from tests.support.stack import Stack, build
+from tests.support.stack import BACKENDS, Stack, build
 
 NAIVE_PROCFILE = Path(__file__).parent / "naive" / "Procfile"
 # The harness's fast test timings; the benchmark measures the shipped defaults instead.
@@ -41,8 +41,17 @@ class System:
     # (one process per core); the naive worker is one prefork worker with a child per core.
     worker_processes: int = 1
 
+    @property
+    def backend(self) -> str:
+        """The test harness's backend this system runs on (PostgreSQL and its broker)."""
+        return "pg-rabbitmq" if self.rabbitmq else "pg-redis"
+
+    @property
+    def broker_url(self) -> str:
+        return str(BACKENDS[self.backend][1])
+
     def build(self, workdir: Path) -> Stack:
-        stack = build("pg-rabbitmq" if self.rabbitmq else "pg-redis", workdir)
+        stack = build(self.backend, workdir)
         for key in TEST_TIMINGS:
             stack.env.pop(key, None)
         if self.naive:

@@ -175,7 +175,7 @@ class Stack:
             self.engine.dispose()
         broker = self.env.get("BROKER_URL", "")
         if broker.startswith(("redis", "amqp")):
-            _delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
+            delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
         if self.pg_database:
             with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
@@ -241,7 +241,8 @@ class Stack:
             time.sleep(0.1)
 
 
-def _delete_queue(broker: str, queue: str) -> None:
+def delete_queue(broker: str, queue: str) -> None:
+    """Drop a queue the run made; a failure is ignored (a stale queue is harmless)."""
     from kombu import Connection
 
     try:
