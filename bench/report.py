@@ -36,6 +36,14 @@ MEMORY = [
     ("backlog_publish_s", "backlog published, tasks/s (one producer)"),
     ("backlog_drain_s", "backlog drained, deliveries/s"),
 ]
+ISOLATION = [
+    ("healthy_p50_ms", "healthy accept to receipt p50 ms"),
+    ("healthy_p99_ms", "healthy accept to receipt p99 ms"),
+    ("healthy_late", "healthy not received within 60 s"),
+    ("bad_requests", "requests the bad endpoint received"),
+    ("bad_most_open", "most requests open at the bad endpoint at once"),
+    ("bad_while_open", "requests it received while its circuit was open"),
+]
 CEILINGS = [
     ("noop_publish_s", "published by one process, tasks/s"),
     ("noop_consume_s", "consumed by the benchmark's worker processes, tasks/s"),
@@ -51,6 +59,8 @@ class Results:
     growth: dict[str, Runs] = field(default_factory=dict)
     # system name -> Celery alone (a no-op task) on that system's broker and worker count
     ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
+    # system name -> isolation turn (quiet, hang, fail, busy) -> figures
+    isolation: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def median(runs: Runs, key: str) -> float:
@@ -89,9 +99,43 @@ def render(results: Results) -> str:
             [label, *(_num(results.ceilings[n][key]) for n in names)] for key, label in CEILINGS
         ]
         out += ["", *_table(["Celery alone, a no-op task", *names], rows)]
+    for system, turns in results.isolation.items():
+        header = [f"isolation, {system}", *(f"{turn}" for turn in turns)]
+        rows = [
+            [label, *(_num(figures[key]) if key in figures else "" for figures in turns.values())]
+            for key, label in ISOLATION
+        ]
+        out += ["", *_table(header, rows)]
     if results.runs:
         out += ["", *targets(results)]
+    if results.isolation:
+        if not results.runs:
+            out.append("")
+        out += isolation_targets(results)
     return "\n".join(out)
+
+
+def isolation_targets(results: Results) -> list[str]:
+    """Healthy p99 within 2x the quiet p99 and under 1 s in every turn; nothing burned, lost."""
+    lines = []
+    for system, turns in results.isolation.items():
+        quiet = turns["quiet"]["healthy_p99_ms"]
+        bad = [figures for turn, figures in turns.items() if turn != "quiet"]
+        worst = max(f["healthy_p99_ms"] for f in bad)
+        checks = [
+            (f"isolation: healthy p99 <= 2x quiet ({system})", worst <= 2 * quiet),
+            (f"isolation: healthy p99 < 1 s ({system})", worst < 1000),
+            (
+                f"isolation: 0 requests while the circuit was open ({system})",
+                all(f.get("bad_while_open", float("nan")) == 0 for f in bad),
+            ),
+            (
+                f"isolation: 0 healthy lost ({system})",
+                all(f["healthy_late"] == 0 for f in turns.values()),
+            ),
+        ]
+        lines += [f"- {'met   ' if ok else 'MISSED'} {name}" for name, ok in checks]
+    return lines
 
 
 def _main(results: Results) -> list[str]:

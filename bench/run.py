@@ -1,9 +1,12 @@
-"""The one command: `python -m bench [--quick | --smoke] [--runs N] [--rabbitmq] [--ceilings]`.
+"""The one command: `python -m bench [--quick | --smoke] [--runs N] [--rabbitmq]
+[--ceilings | --isolation]`.
 
 Starts a receiver, then for each run the naive baseline and hookrelay side by side on fresh
 PostgreSQL databases and unique queues, then the growth and memory phases on hookrelay, then
-Celery alone (a no-op task) on each broker, and prints the table (medians of the runs with
-their spread, and per-run ratios). `--ceilings` measures only Celery alone.
+the isolation phase (healthy webhooks while another tenant's endpoint hangs, fails or pushes
+back) on each hookrelay column, then Celery alone (a no-op task) on each broker, and prints the
+table (medians of the runs with their spread, and per-run ratios). `--ceilings` measures only
+Celery alone, `--isolation` only the isolation phase.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bench import ceilings, phases
+from bench.isolation import isolation
 from bench.load import Client
 from bench.report import Results, render
 from bench.systems import HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
@@ -44,11 +48,16 @@ class Sizes:
     backlog: int = 100_000
     memory_seconds: float = 15.0
     noop: int = 10_000
+    isolation_bad: int = 5_000  # deliveries queued to the misbehaving endpoint
+    isolation_rate: float = 50.0  # healthy single sends per second meanwhile
+    isolation_seconds: float = 20.0
 
 
 FULL = Sizes()
-QUICK = Sizes(1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000)
-SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200)
+QUICK = Sizes(
+    1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000, 2_000, 50.0, 10.0
+)
+SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
 
 
 class Receiver:
@@ -136,6 +145,23 @@ async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path
             stack.stop()
 
 
+async def isolation_phase(
+    sizes: Sizes, systems: list[System], receiver: Receiver, workdir: Path
+) -> dict[str, dict]:
+    """The isolation turns on each hookrelay column, on a stack of its own."""
+    out = {}
+    for system in systems:
+        if system.naive:
+            continue
+        stack, client = _start(system, workdir / f"isolation-{system.name}", receiver)
+        try:
+            system.start_workers(stack)
+            out[system.name] = await isolation(stack, client, sizes, receiver)
+        finally:
+            stack.stop()
+    return out
+
+
 def celery_alone(sizes: Sizes, systems: list[System]) -> dict[str, dict]:
     """The no-op ceilings on each broker a hookrelay column ran on, with its worker count."""
     out = {}
@@ -146,10 +172,15 @@ def celery_alone(sizes: Sizes, systems: list[System]) -> dict[str, dict]:
     return out
 
 
-async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Results:
+async def main_async(
+    sizes: Sizes, systems: list[System], workdir: Path, only_isolation: bool = False
+) -> Results:
     receiver = Receiver()
     results = Results(sizes=asdict(sizes), systems=[s.name for s in systems])
     try:
+        if only_isolation:
+            results.isolation = await isolation_phase(sizes, systems, receiver, workdir)
+            return results
         for run in range(sizes.runs):
             for system in systems:
                 print(f"run {run + 1}/{sizes.runs}: {system.name}", file=sys.stderr, flush=True)
@@ -157,6 +188,7 @@ async def main_async(sizes: Sizes, systems: list[System], workdir: Path) -> Resu
                 results.runs.setdefault(system.name, []).append(figures)
         print("growth and memory: hookrelay", file=sys.stderr, flush=True)
         results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
+        results.isolation = await isolation_phase(sizes, systems, receiver, workdir)
     finally:
         receiver.stop()
     results.ceilings = celery_alone(sizes, systems)
@@ -170,8 +202,12 @@ def parse(argv: list[str] | None = None) -> tuple[Sizes, list[System], argparse.
     size.add_argument("--smoke", action="store_true", help="a few hundred deliveries (tests)")
     parser.add_argument("--runs", type=int, help="runs per system (default 3)")
     parser.add_argument("--rabbitmq", action="store_true", help="also hookrelay on RabbitMQ")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--ceilings", action="store_true", help="only Celery alone: a no-op task's rates"
+    )
+    only.add_argument(
+        "--isolation", action="store_true", help="only the isolation phase (hookrelay columns)"
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
@@ -192,7 +228,7 @@ def main(argv: list[str] | None = None) -> Results:
         results.ceilings = celery_alone(sizes, systems)
     else:
         with tempfile.TemporaryDirectory(prefix="hookrelay-bench-") as tmp:
-            results = asyncio.run(main_async(sizes, systems, Path(tmp)))
+            results = asyncio.run(main_async(sizes, systems, Path(tmp), args.isolation))
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2))
     print(render(results))

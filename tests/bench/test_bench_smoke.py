@@ -1,15 +1,16 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
-A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, and
-a few hundred no-op tasks through Celery alone: nothing accepted may be lost, and the printed
-table has every row.
+A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, the
+isolation turns with a few hundred deliveries queued to each misbehaving endpoint, and a few
+hundred no-op tasks through Celery alone: nothing accepted may be lost, and the printed table
+has every row.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bench.report import CEILINGS, GROWTH, MAIN, MEMORY
+from bench.report import CEILINGS, GROWTH, ISOLATION, MAIN, MEMORY
 from bench.run import main
 from tests.support.services import need
 
@@ -35,6 +36,12 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     # Celery alone: every no-op task published was consumed, at some measured rate.
     noop = results.ceilings["hookrelay"]
     assert noop["noop_missing"] == 0 and noop["noop_consume_s"] > 0 and noop["noop_publish_s"] > 0
+    # Isolation: every turn ran, the misbehaving endpoints were really sent to, and every
+    # healthy delivery arrived.
+    turns = results.isolation["hookrelay"]
+    assert list(turns) == ["quiet", "hang", "fail", "busy"]
+    assert all(turns[turn]["bad_requests"] > 0 for turn in ("hang", "fail", "busy"))
+    assert all(figures["healthy_late"] == 0 for figures in turns.values())
     table = capsys.readouterr().out
-    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS:
+    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION:
         assert f"| {label} |" in table
