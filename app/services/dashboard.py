@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,10 @@ from app.services import redelivery
 from app.services.endpoints import list_endpoints
 
 PAGE = 100
-CHART_ROW_CAP = 100_000  # a dashboard chart, not an export: bounded whatever the traffic
+CHART_ROW_CAP = 100_000
+EPOCH = datetime(
+    1970, 1, 1, tzinfo=UTC
+)  # a dashboard chart, not an export: bounded whatever the traffic
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,9 @@ def attempts_over_time(
         .where(Delivery.workspace_id == workspace_id, Attempt.created_at >= since)
         .limit(CHART_ROW_CAP)
     )
-    start = since.replace(second=0, microsecond=0)
+    # Buckets start on multiples of `step` (quarter hours, even hours), so bars line up
+    # with round times whenever the page is loaded.
+    start = EPOCH + (since - EPOCH) // step * step
     tally: Counter[tuple[int, bool]] = Counter(
         ((at - start) // step, status == "succeeded") for at, status in rows
     )

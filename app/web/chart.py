@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 WIDTH, HEIGHT, PAD = 720, 160, 24
-TICKS = 6
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -17,13 +17,15 @@ class Range:
     span: timedelta
     step: timedelta
     step_label: str
+    tick_every: timedelta  # labels fall on round times: every 10 minutes, 4 hours, midnight
     tick_format: str
 
 
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 RANGES = {
-    "1h": Range("1 h", timedelta(hours=1), timedelta(minutes=1), "minute", "%H:%M"),
-    "24h": Range("24 h", timedelta(hours=24), timedelta(minutes=15), "15 minutes", "%H:%M"),
-    "7d": Range("7 d", timedelta(days=7), timedelta(hours=2), "2 hours", "%a %d %H:%M"),
+    "1h": Range("1 h", HOUR, MINUTE, "minute", 10 * MINUTE, "%H:%M"),
+    "24h": Range("24 h", DAY, 15 * MINUTE, "15 minutes", 4 * HOUR, "%H:%M"),
+    "7d": Range("7 d", 7 * DAY, 2 * HOUR, "2 hours", DAY, "%a %d"),
 }
 DEFAULT_RANGE = "24h"
 
@@ -68,13 +70,10 @@ def stacked_bars(series: list[tuple[datetime, int, int]]) -> tuple[list[Bar], in
 
 
 def time_axis(series: list[tuple[datetime, int, int]], chosen: Range) -> list[Tick]:
-    """About `TICKS` evenly spaced labels under the bars, in UTC."""
-    if not series:
-        return []
-    width = WIDTH / len(series)
-    every = max(len(series) // TICKS, 1)
+    """A label under each bar that starts on a round time (`tick_every`), in UTC."""
+    width = WIDTH / max(len(series), 1)
     return [
         Tick(n * width, f"{start:{chosen.tick_format}}")
         for n, (start, _ok, _failed) in enumerate(series)
-        if n % every == 0
+        if (start - EPOCH) % chosen.tick_every == timedelta(0)
     ]
