@@ -47,8 +47,8 @@ def sent_headers(
     request = build_request(claim, settings, at)
     custom = {str(name).lower() for name in (endpoint.config or {}).get("headers") or {}}
     custom.discard("content-type")  # the sender always sets its own
-    shown = [(name, value) for name, value in BASE_HEADERS.items()]
-    for name, value in request.headers.items():
+    shown = []
+    for name, value in {**BASE_HEADERS, **request.headers}.items():  # merged as the sender does
         if name.lower() == "webhook-signature":
             value = " ".join(f"{sig.split(',', 1)[0]},{MASK}" for sig in value.split())
         elif name.lower() in custom:
