@@ -150,6 +150,8 @@ class Delivery(Base):
     environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str] = mapped_column(String(255))
+    # The event type a fan-out (or a test event) sent it for; None for a direct send.
+    event_type: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.errors import APIError
 from app.models import Attempt, Delivery, Endpoint, ManagementToken
+from app.services import redelivery
 from app.services.endpoints import list_endpoints
 
 PAGE = 100
-CHART_ROW_CAP = 100_000  # a dashboard chart, not an export: bounded whatever the traffic
+CHART_ROW_CAP = 100_000
+EPOCH = datetime(
+    1970, 1, 1, tzinfo=UTC
+)  # a dashboard chart, not an export: bounded whatever the traffic
 
 
 @dataclass(frozen=True)
@@ -65,32 +70,64 @@ def endpoint_health(session: Session, workspace_id: str, since: datetime) -> lis
     ]
 
 
-def search_deliveries(
-    session: Session, workspace_id: str, *, status: str | None, query: str | None
-) -> list[Delivery]:
-    """Newest first; `query` matches a delivery id or an idempotency key exactly."""
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """What the deliveries page searches by; every field is optional."""
+
+    status: str | None = None
+    query: str | None = None  # a delivery id or an idempotency key, exactly
+    endpoint_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def search_deliveries(session: Session, workspace_id: str, found: DeliveryFilter) -> list[Delivery]:
+    """The newest `PAGE` deliveries matching every field given."""
     stmt = select(Delivery).where(Delivery.workspace_id == workspace_id)
-    if status:
-        stmt = stmt.where(Delivery.status == status)
-    if query:
-        stmt = stmt.where(or_(Delivery.id == query, Delivery.idempotency_key == query))
+    if found.status:
+        stmt = stmt.where(Delivery.status == found.status)
+    if found.query:
+        stmt = stmt.where(or_(Delivery.id == found.query, Delivery.idempotency_key == found.query))
+    if found.endpoint_id:
+        stmt = stmt.where(Delivery.endpoint_id == found.endpoint_id)
+    if found.since:
+        stmt = stmt.where(Delivery.created_at >= found.since)
+    if found.until:
+        stmt = stmt.where(Delivery.created_at < found.until)
     return list(session.scalars(stmt.order_by(Delivery.id.desc()).limit(PAGE)))
 
 
-def attempts_per_minute(
-    session: Session, workspace_id: str, since: datetime, now: datetime
+def attempts_over_time(
+    session: Session, workspace_id: str, since: datetime, now: datetime, step: timedelta
 ) -> list[tuple[datetime, int, int]]:
-    """(minute, succeeded, failed) for every minute from `since` to `now`, oldest first."""
+    """(bucket start, succeeded, failed) for every `step` from `since` to `now`, oldest first."""
     rows = session.execute(
         select(Attempt.created_at, Attempt.status)
         .join(Delivery, Delivery.id == Attempt.delivery_id)
         .where(Delivery.workspace_id == workspace_id, Attempt.created_at >= since)
         .limit(CHART_ROW_CAP)
     )
-    tally: Counter[tuple[datetime, bool]] = Counter(
-        (at.replace(second=0, microsecond=0), status == "succeeded") for at, status in rows
+    # Buckets start on multiples of `step` (quarter hours, even hours), so bars line up
+    # with round times whenever the page is loaded.
+    start = EPOCH + (since - EPOCH) // step * step
+    tally: Counter[tuple[int, bool]] = Counter(
+        ((at - start) // step, status == "succeeded") for at, status in rows
     )
-    start = since.replace(second=0, microsecond=0)
-    minutes = int((now - start).total_seconds() // 60) + 1
-    buckets = [start + timedelta(minutes=n) for n in range(minutes)]
-    return [(m, tally[(m, True)], tally[(m, False)]) for m in buckets]
+    buckets = int((now - start) // step) + 1
+    return [(start + n * step, tally[(n, True)], tally[(n, False)]) for n in range(buckets)]
+
+
+def retry_filtered(
+    session: Session, workspace_id: str, found: DeliveryFilter, now: datetime
+) -> tuple[list[str], int]:
+    """Retry each delivery the filter finds, one by one; return the retried and the refused."""
+    retried, refused = [], 0
+    for delivery in search_deliveries(session, workspace_id, found):
+        try:
+            with session.begin_nested():  # a refusal undoes only its own delivery
+                redelivery.retry_delivery(session, workspace_id, delivery.id, now)
+        except APIError:
+            refused += 1
+        else:
+            retried.append(delivery.id)
+    return retried, refused

@@ -118,3 +118,16 @@ def unsubscribe(session: Session, workspace_id: str, endpoint_id: str, event_typ
     )
     if not removed.rowcount:  # type: ignore[attr-defined]
         raise not_found("Subscription")
+
+
+def subscribers(session: Session, workspace_id: str, event_type_id: str) -> list[Endpoint]:
+    """The endpoints subscribed to the event type, oldest first."""
+    get_event_type(session, workspace_id, event_type_id)
+    return list(
+        session.scalars(
+            select(Endpoint)
+            .join(Subscription, Subscription.endpoint_id == Endpoint.id)
+            .where(Subscription.event_type_id == event_type_id)
+            .order_by(Endpoint.id)
+        )
+    )

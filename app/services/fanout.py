@@ -60,7 +60,11 @@ def trigger(
             outcome.event_type_id, endpoint_ids = subscribers[item.event_type]
             for endpoint_id in endpoint_ids:
                 owner[len(ingest_items)] = item.index
-                ingest_items.append(IngestItem(len(ingest_items), endpoint_id, item.payload))
+                ingest_items.append(
+                    IngestItem(
+                        len(ingest_items), endpoint_id, item.payload, event_type=item.event_type
+                    )
+                )
     if ingest_items:
         stored = ingest(
             session, api_key, ingest_items, max_payload_bytes=max_payload_bytes, now=now

@@ -34,6 +34,7 @@ class IngestItem:
     endpoint_id: str
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    event_type: str | None = None
 
 
 @dataclass
@@ -206,6 +207,7 @@ def _delivery_row(
         "environment_id": api_key.environment_id,
         "endpoint_id": prep.item.endpoint_id,
         "idempotency_key": prep.key,
+        "event_type": prep.item.event_type,
         "payload": prep.body,
         "status": "pending",
         "attempts": 0,

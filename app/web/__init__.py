@@ -6,7 +6,18 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.web import csrf, dashboard, portal
+    # The dashboard_* and portal_* modules add their routes to the two blueprints on import,
+    # so they are imported before the blueprints are registered.
+    from app.web import (
+        csrf,
+        dashboard,
+        dashboard_catalog,  # noqa: F401
+        dashboard_credentials,  # noqa: F401
+        dashboard_deliveries,  # noqa: F401
+        dashboard_endpoints,  # noqa: F401
+        portal,
+        portal_actions,  # noqa: F401
+    )
 
     csrf.register(app)
     app.register_blueprint(dashboard.bp)

@@ -11,22 +11,21 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from app.api.context import runtime
 from app.db import utcnow
 from app.errors import APIError
-from app.models import DELIVERY_STATUSES, Endpoint
-from app.services import dashboard, endpoints, history, redelivery
+from app.models import Endpoint
+from app.services import dashboard, endpoints, history
 from app.services.auth import authenticate_management_token
 from app.services.lookup import owned
-from app.web.chart import HEIGHT, WIDTH, stacked_bars
+from app.web.chart import DEFAULT_RANGE, HEIGHT, RANGES, WIDTH, stacked_bars, time_axis
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_KEY = "dashboard"
-CHART_HOURS = 3
 
 
 @contextmanager
@@ -48,6 +47,16 @@ class _SignIn(Exception):
 @bp.errorhandler(_SignIn)
 def to_sign_in(_exc: _SignIn) -> Response:
     return redirect(url_for("dashboard.sign_in", next=request.path))
+
+
+@bp.errorhandler(APIError)
+def refused(exc: APIError) -> Response | tuple[str, int]:
+    """A refused form shows its reason on the page it came from; anything else gets a page."""
+    if request.method == "POST" and exc.status not in (404,) and exc.status < 500:
+        flash(exc.message)
+        return redirect(request.referrer or url_for("dashboard.overview"))
+    page = render_template("dashboard/refused.html", message=exc.message, status=exc.status)
+    return page, exc.status
 
 
 @bp.get("/login")
@@ -77,63 +86,28 @@ def sign_out() -> Response:
 
 @bp.get("/")
 def overview() -> str:
+    chosen = request.args.get("range", DEFAULT_RANGE)
+    if chosen not in RANGES:
+        chosen = DEFAULT_RANGE
+    span = RANGES[chosen]
     now = utcnow()
-    since = now - timedelta(hours=CHART_HOURS)
     with signed_in() as (db, workspace_id):
         health = dashboard.endpoint_health(db, workspace_id, now - timedelta(hours=24))
-        series = dashboard.attempts_per_minute(db, workspace_id, since, now)
+        series = dashboard.attempts_over_time(db, workspace_id, now - span.span, now, span.step)
     bars, top = stacked_bars(series)
     return render_template(
         "dashboard/overview.html",
         workspace_id=workspace_id,
         health=health,
         bars=bars,
+        ticks=time_axis(series, span),
         top=top,
         width=WIDTH,
         height=HEIGHT,
-        hours=CHART_HOURS,
+        ranges=RANGES,
+        chosen=chosen,
         totals=(sum(s[1] for s in series), sum(s[2] for s in series)),
     )
-
-
-@bp.get("/deliveries")
-def list_deliveries() -> str:
-    status = request.args.get("status") or None
-    query = (request.args.get("q") or "").strip() or None
-    with signed_in() as (db, workspace_id):
-        found = dashboard.search_deliveries(
-            db, workspace_id, status=status if status in DELIVERY_STATUSES else None, query=query
-        )
-    return render_template(
-        "dashboard/deliveries.html",
-        workspace_id=workspace_id,
-        deliveries=found,
-        statuses=DELIVERY_STATUSES,
-        status=status,
-        query=query or "",
-    )
-
-
-@bp.get("/deliveries/<delivery_id>")
-def show_delivery(delivery_id: str) -> str:
-    with signed_in() as (db, workspace_id):
-        delivery = history.get_delivery(db, workspace_id, delivery_id)
-        attempts = history.list_attempts(db, workspace_id, delivery_id)
-    return render_template(
-        "dashboard/delivery.html",
-        workspace_id=workspace_id,
-        delivery=delivery,
-        attempts=attempts,
-        retryable=delivery.status in redelivery.FINAL_STATUSES,
-    )
-
-
-@bp.post("/deliveries/<delivery_id>/retry")
-def retry_delivery(delivery_id: str) -> Response:
-    with signed_in() as (db, workspace_id):
-        redelivery.retry_delivery(db, workspace_id, delivery_id, utcnow())
-    runtime().publisher.publish([delivery_id])  # after the commit, like every publish
-    return redirect(url_for("dashboard.show_delivery", delivery_id=delivery_id))
 
 
 @bp.get("/endpoints/<endpoint_id>")
