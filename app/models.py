@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.crypto import EncryptedText
+from app.crypto import EncryptedHeaders, EncryptedText
 from app.db import Base, UTCDateTime, utcnow
 
 # Statuses a scheduler may (re)enqueue and a worker may claim.
@@ -100,9 +100,10 @@ class Endpoint(Base):
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(16), default="webhook")
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Signing secrets, basic-auth passwords and custom header values (in `config`) are
+    # encrypted at rest (app/crypto.py); URLs may not carry credentials at all.
+    config: Mapped[dict[str, Any]] = mapped_column(EncryptedHeaders(), default=dict)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
-    # Signing secrets and basic-auth passwords are encrypted at rest (app/crypto.py).
     secret: Mapped[str] = mapped_column(EncryptedText())
     auth_username: Mapped[str | None] = mapped_column(String(200))
     auth_password: Mapped[str | None] = mapped_column(EncryptedText())
