@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from app.runtime import Runtime
 
     settings = settings or Settings.from_env()
+    settings.web_public_url()  # fail at start, not at the first portal link
     flask_app = Flask(__name__, static_folder=None)  # pages carry their CSS inline
     flask_app.config.update(
         # Room for a full batch of maximum-size payloads plus the JSON around them.
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SECRET_KEY=settings.web_secret_key(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         **overrides,
     )
     flask_app.json.sort_keys = False  # type: ignore[attr-defined]

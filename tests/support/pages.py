@@ -15,9 +15,13 @@ from app.runtime import Runtime
 from tests.db.conftest import migrate
 
 
-def migrated_app(tmp_path: Path) -> tuple[Flask, Runtime]:
-    """The whole web app on a fresh, migrated SQLite database under `tmp_path`."""
+def migrated_app(tmp_path: Path, **settings: str) -> tuple[Flask, Runtime]:
+    """The whole web app on a fresh, migrated SQLite database under `tmp_path`.
+
+    `settings` adds environment variables (`HOOKRELAY_PUBLIC_URL=...`).
+    """
     env = {"HOOKRELAY_DATA_DIR": str(tmp_path), "HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS": "true"}
+    env.update(settings)
     # The encryption keyring is process-wide: keep the one every other test uses.
     env["HOOKRELAY_ENCRYPTION_KEYS"] = os.environ["HOOKRELAY_ENCRYPTION_KEYS"]
     app = create_app(Settings.from_env(env))
