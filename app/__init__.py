@@ -28,6 +28,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         **overrides,
     )
     flask_app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        # The client's address (for sign-in limits) and scheme as the proxies in front saw them.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     flask_app.extensions["hookrelay"] = Runtime.start(settings)
     register(flask_app)
     web.register(flask_app)

@@ -135,6 +135,7 @@ class Settings:
     secure_cookies: bool = False
     sign_in_limit: str | None = "10/minute"
     sign_in_token_limit: str | None = "5/minute"
+    trusted_proxies: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -203,6 +204,7 @@ class Settings:
             ),
             sign_in_limit=_limit(env, "HOOKRELAY_SIGN_IN_LIMIT", "10/minute"),
             sign_in_token_limit=_limit(env, "HOOKRELAY_SIGN_IN_TOKEN_LIMIT", "5/minute"),
+            trusted_proxies=int(_number(env, "HOOKRELAY_TRUSTED_PROXIES", 0)),
         )
 
     def web_public_url(self) -> str | None:

@@ -89,6 +89,22 @@ class ManagementToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class DashboardSession(Base):
+    """A dashboard sign-in; only a hash of the id its cookie carries is kept.
+
+    Signing out deletes the row, so a copied cookie stops working although its token lives.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(
+        ForeignKey("management_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class Endpoint(Base):
     __tablename__ = "endpoints"
 

@@ -6,8 +6,9 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.web import csrf, dashboard, portal
+    from app.web import csrf, dashboard, headers, portal
 
     csrf.register(app)
+    headers.register(app)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(portal.bp)

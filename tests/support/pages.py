@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -30,9 +31,9 @@ def migrated_app(tmp_path: Path, **settings: str) -> tuple[Flask, Runtime]:
     return app, rt
 
 
-def csrf(client: FlaskClient, path: str) -> str:
-    """The CSRF token of the form on the page at `path`."""
-    page = client.get(path).get_data(as_text=True)
+def csrf(client: FlaskClient, path: str, **request: Any) -> str:
+    """The CSRF token of the form on the page at `path` (`request`: more `client.get` options)."""
+    page = client.get(path, **request).get_data(as_text=True)
     found = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert found, page
     return found.group(1)
