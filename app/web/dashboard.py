@@ -69,17 +69,21 @@ def submit_sign_in() -> Response | tuple[str, int, dict[str, str]]:
     except APIError as exc:
         if exc.status == 401:
             limits.sign_in_failed(*who)
-        message = "That token is not valid."
-        if exc.status == 429:
-            wait = exc.headers.get("Retry-After", "60")
-            message = f"Too many failed sign-ins. Try again in {wait} seconds."
-        return render_template("dashboard/login.html", error=message), exc.status, exc.headers
+        return _refused_sign_in(exc)
     session.clear()  # nothing from before the sign-in (a planted CSRF token) carries over
     session[SESSION_KEY] = {"id": opened}
     target = request.args.get("next", "")
     # Only a path of this site: never an absolute URL an attacker could put in `next`.
     safe = target.startswith("/dashboard") and not target.startswith("//")
     return redirect(target if safe else url_for("dashboard.overview"))
+
+
+def _refused_sign_in(exc: APIError) -> tuple[str, int, dict[str, str]]:
+    """The sign-in form again, saying why: a wrong token (401) or too many failures (429)."""
+    message = "That token is not valid."
+    if exc.status == 429:
+        message = f"Too many failed sign-ins. Try again in {exc.headers['Retry-After']} seconds."
+    return render_template("dashboard/login.html", error=message), exc.status, exc.headers
 
 
 @bp.post("/logout")

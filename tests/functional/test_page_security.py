@@ -94,3 +94,22 @@ def test_pages_forbid_framing_and_run_under_a_content_policy(
     assert nonce and f'<style nonce="{nonce.group(1)}">' in page.get_data(as_text=True)
     again = app.test_client().get(path).headers["Content-Security-Policy"]
     assert again != policy  # a fresh nonce per response
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(
+    tmp_path: Path,
+) -> None:
+    app, _rt = migrated_app(
+        tmp_path, HOOKRELAY_SIGN_IN_LIMIT="1/minute", HOOKRELAY_TRUSTED_PROXIES="1"
+    )
+
+    def attempt(client_address: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "10.0.0.1"  # the load balancer
+        headers = {"X-Forwarded-For": client_address}
+        form = {"token": f"nhm_{client_address}", "csrf_token": csrf(client, "/dashboard/login")}
+        return client.post("/dashboard/login", data=form, headers=headers).status_code
+
+    assert attempt("203.0.113.1") == 401
+    assert attempt("203.0.113.1") == 429
+    assert attempt("203.0.113.2") == 401  # another client behind the same proxy
