@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # About a day in total, growing quickly at first: a blip is retried within seconds, an outage
 # of hours still gets a delivery once the endpoint returns (Svix uses a similar ladder).
@@ -68,8 +69,6 @@ def parse_limit(name: str, raw: str) -> str | None:
 
 def parse_public_url(raw: str) -> str | None:
     """Check HOOKRELAY_PUBLIC_URL (`https://hooks.example.com`); empty means unset."""
-    from urllib.parse import urlsplit
-
     url = raw.strip().rstrip("/")
     if not url:
         return None
