@@ -1,4 +1,4 @@
-"""gunicorn settings of the web process: JSON logs and multiprocess Prometheus metrics."""
+"""gunicorn settings of the web process: JSON logs and errors, request limits, metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from app import gunicorn_errors
 from app.logs import gunicorn_config
 
 # Every gunicorn process writes its samples under one directory and /metrics adds them up.
@@ -18,6 +19,14 @@ else:
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 logconfig_dict = gunicorn_config()
+# What gunicorn refuses before the app sees it (414, 431, 400) answers in the API's JSON shape.
+gunicorn_errors.install()
+# gunicorn's defaults, stated here because the README documents them: the longest request
+# line (method, path and query; the longest API path is far shorter), the most header fields
+# and the longest header field.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # The path without the query string: a portal link's one-time code never reaches the log.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # About a day in total, growing quickly at first: a blip is retried within seconds, an outage
 # of hours still gets a delivery once the endpoint returns (Svix uses a similar ladder).
@@ -66,6 +67,17 @@ def parse_limit(name: str, raw: str) -> str | None:
     return raw
 
 
+def parse_public_url(raw: str) -> str | None:
+    """Check HOOKRELAY_PUBLIC_URL (`https://hooks.example.com`); empty means unset."""
+    url = raw.strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"HOOKRELAY_PUBLIC_URL must be an http(s) base URL: {raw!r}")
+    return url
+
+
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "")
     if raw == "":
@@ -118,6 +130,11 @@ class Settings:
     worker_metrics_port: int = 0
     secret_key: str | None = field(default=None, repr=False)
     encryption_keys: tuple[str, ...] = ()
+    public_url: str | None = None
+    secure_cookies: bool = False
+    sign_in_limit: str | None = "10/minute"
+    sign_in_token_limit: str | None = "5/minute"
+    trusted_proxies: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -141,6 +158,7 @@ class Settings:
         if lease_seconds < delivery_timeout + 2:
             # A lease shorter than an attempt would let a second worker send in parallel.
             raise ConfigError("HOOKRELAY_LEASE_SECONDS must exceed HOOKRELAY_DELIVERY_TIMEOUT + 2")
+        public_url = parse_public_url(env.get("HOOKRELAY_PUBLIC_URL", ""))
         return cls(
             database_url=database_url,
             broker_url=broker_url,
@@ -177,7 +195,27 @@ class Settings:
                 for key in env.get("HOOKRELAY_ENCRYPTION_KEYS", "").split(",")
                 if key.strip()
             ),
+            public_url=public_url,
+            # A site served over https must never send its session cookie in the clear.
+            secure_cookies=_bool(
+                env.get("HOOKRELAY_SECURE_COOKIES"),
+                default=bool(public_url and public_url.startswith("https://")),
+            ),
+            sign_in_limit=_limit(env, "HOOKRELAY_SIGN_IN_LIMIT", "10/minute"),
+            sign_in_token_limit=_limit(env, "HOOKRELAY_SIGN_IN_TOKEN_LIMIT", "5/minute"),
+            trusted_proxies=int(_number(env, "HOOKRELAY_TRUSTED_PROXIES", 0)),
         )
+
+    def web_public_url(self) -> str | None:
+        """The base URL links to this site are built from; None: the request's own host.
+
+        Required outside the embedded default: a link built from the `Host` header of the
+        request that asked for it points wherever that header says, and a portal link carries
+        a code that opens the portal.
+        """
+        if self.public_url is None and not self.embedded:
+            raise ConfigError("HOOKRELAY_PUBLIC_URL is required outside the embedded default")
+        return self.public_url
 
     def web_secret_key(self) -> str:
         """The key that signs the dashboard's session cookie.

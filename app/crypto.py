@@ -1,4 +1,4 @@
-"""Encryption at rest for endpoint signing secrets and basic-auth passwords.
+"""Encryption at rest for endpoint signing secrets, basic-auth passwords and header values.
 
 Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) under keys from
 HOOKRELAY_ENCRYPTION_KEYS: the first key encrypts, every key decrypts, so a key is rotated by
@@ -10,11 +10,12 @@ other database the variable is required, so production never runs on a key it di
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Text
+from sqlalchemy import JSON, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -84,3 +85,28 @@ class EncryptedText(TypeDecorator[str]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else decrypt(value)
+
+
+def map_header_values(config: Any, transform: Callable[[str], str]) -> Any:
+    """`config` with `transform` applied to each value of its `headers` mapping."""
+    if not isinstance(config, dict) or not isinstance(config.get("headers"), dict):
+        return config
+    headers = {name: transform(str(value)) for name, value in config["headers"].items()}
+    return {**config, "headers": headers}
+
+
+class EncryptedHeaders(TypeDecorator[dict[str, Any]]):
+    """An endpoint's JSON `config` whose `headers` values are stored encrypted.
+
+    Header values carry receivers' API keys as often as basic auth does; the names and the
+    rest of the config stay readable.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return map_header_values(value, encrypt)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return map_header_values(value, decrypt)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.crypto import EncryptedText
+from app.crypto import EncryptedHeaders, EncryptedText
 from app.db import Base, UTCDateTime, utcnow
 
 # Statuses a scheduler may (re)enqueue and a worker may claim.
@@ -89,6 +89,22 @@ class ManagementToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class DashboardSession(Base):
+    """A dashboard sign-in; only a hash of the id its cookie carries is kept.
+
+    Signing out deletes the row, so a copied cookie stops working although its token lives.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(
+        ForeignKey("management_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class Endpoint(Base):
     __tablename__ = "endpoints"
 
@@ -100,9 +116,10 @@ class Endpoint(Base):
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(16), default="webhook")
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Signing secrets, basic-auth passwords and custom header values (in `config`) are
+    # encrypted at rest (app/crypto.py); URLs may not carry credentials at all.
+    config: Mapped[dict[str, Any]] = mapped_column(EncryptedHeaders(), default=dict)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
-    # Signing secrets and basic-auth passwords are encrypted at rest (app/crypto.py).
     secret: Mapped[str] = mapped_column(EncryptedText())
     auth_username: Mapped[str | None] = mapped_column(String(200))
     auth_password: Mapped[str | None] = mapped_column(EncryptedText())

@@ -45,6 +45,8 @@ class RateLimits:
         self._ingest_workspace = _items(settings.ingest_workspace_limit)
         self._ingest_key = _items(settings.ingest_key_limit)
         self._management = _items(settings.management_limit)
+        self._sign_in_address = _items(settings.sign_in_limit)
+        self._sign_in_token = _items(settings.sign_in_token_limit)
         self._bucket = Bucket(
             settings.batch_burst, settings.batch_rate, settings.batch_queue, settings.batch_max_wait
         )
@@ -62,6 +64,30 @@ class RateLimits:
     def management(self, token_digest: str) -> None:
         """Count one management call of a token, or raise 429."""
         self._hit(self._management, "management", token_digest, "management requests")
+
+    def sign_in(self, address: str, token_prefix: str) -> None:
+        """Raise 429 while an address or a token prefix has no failed sign-ins left."""
+        for items, scope, who in self._sign_in_keys(address, token_prefix):
+            for item in items:
+                if not self._windows.test(item, PREFIX, scope, who):
+                    stats = self._windows.get_window_stats(item, PREFIX, scope, who)
+                    raise rate_limited(stats.reset_time - self._clock(), "failed sign-ins")
+
+    def sign_in_failed(self, address: str, token_prefix: str) -> None:
+        """Count a failed sign-in against its address and the token prefix it tried."""
+        for items, scope, who in self._sign_in_keys(address, token_prefix):
+            for item in items:
+                self._windows.hit(item, PREFIX, scope, who)
+
+    def _sign_in_keys(
+        self, address: str, token_prefix: str
+    ) -> list[tuple[list[RateLimitItem], str, str]]:
+        # Per address against guessing from one place; per prefix against guessing one
+        # token from many (the prefix is what a leaked list of credentials would show).
+        return [
+            (self._sign_in_address, "sign-in-address", address),
+            (self._sign_in_token, "sign-in-token", token_prefix),
+        ]
 
     def batch(self, workspace_id: str) -> float:
         """Reserve a batch token: the seconds to wait for it, or raise 429 when refused."""

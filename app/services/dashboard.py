@@ -10,7 +10,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.errors import APIError
-from app.models import Attempt, Delivery, Endpoint, ManagementToken
+from app.models import Attempt, Delivery, Endpoint
 from app.services import redelivery
 from app.services.endpoints import list_endpoints
 
@@ -32,12 +32,6 @@ class EndpointHealth:
     def success_rate(self) -> float | None:
         """Share of successful attempts in the window; None when there was none."""
         return self.succeeded / self.attempts if self.attempts else None
-
-
-def live_token(session: Session, token_id: str) -> ManagementToken | None:
-    """The management token a dashboard session was opened with, unless revoked since."""
-    token = session.get(ManagementToken, token_id)
-    return token if token is not None and token.revoked_at is None else None
 
 
 def endpoint_health(session: Session, workspace_id: str, since: datetime) -> list[EndpointHealth]:

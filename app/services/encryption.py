@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Text, column, select, table
+from sqlalchemy import JSON, Text, column, select, table
 from sqlalchemy.orm import Session
 
 from app import crypto
@@ -21,4 +21,15 @@ def reencrypt_all(session: Session) -> int:
             if values:
                 session.execute(raw.update().where(raw.c.id == row["id"]).values(values))
                 changed += len(values)
+    return changed + _reencrypt_header_values(session)
+
+
+def _reencrypt_header_values(session: Session) -> int:
+    raw = table("endpoints", column("id", Text), column("config", JSON))
+    changed = 0
+    for row in session.execute(select(raw)).mappings():
+        config = crypto.map_header_values(row["config"], crypto.reencrypt)
+        if config != row["config"]:
+            session.execute(raw.update().where(raw.c.id == row["id"]).values(config=config))
+            changed += len(config["headers"])
     return changed

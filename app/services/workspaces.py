@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -127,8 +128,17 @@ def create_endpoint(
     return endpoint
 
 
+CREDENTIALS_IN_URL = (
+    "url: must not carry credentials (user:password@); send them as authUsername and authPassword"
+)
+
+
 def vet_url(url: str, *, allow_private: bool) -> None:
     """Refuse destinations the sender would refuse, with a 400 that names the field."""
+    # A URL is shown in API answers, pages, logs and error messages; a password in it would be
+    # too, so credentials go in the encrypted authPassword instead.
+    if "@" in urlsplit(url).netloc:
+        raise APIError(400, "invalid_request", CREDENTIALS_IN_URL)
     try:
         check_destination(url, allow_private=allow_private)
     except DestinationRefused as exc:

@@ -15,10 +15,12 @@ def register(app: Flask) -> None:
         dashboard_credentials,  # noqa: F401
         dashboard_deliveries,  # noqa: F401
         dashboard_endpoints,  # noqa: F401
+        headers,
         portal,
         portal_actions,  # noqa: F401
     )
 
     csrf.register(app)
+    headers.register(app)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(portal.bp)

@@ -1,7 +1,9 @@
 """The operator dashboard under /dashboard, signed in with a management token.
 
-The session cookie (signed with HOOKRELAY_SECRET_KEY) keeps the token's id, never the token:
-each request re-checks that the token is not revoked, so revoking it signs the operator out.
+The session cookie (signed with HOOKRELAY_SECRET_KEY) keeps a session id, never the token;
+each request checks the session on the server (app/services/dashboard_sessions.py), so signing
+out, the session's expiry or revoking the token ends it. Failed sign-ins are rate limited per
+client address and per token prefix.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from app.api.context import runtime
 from app.db import utcnow
 from app.errors import APIError
 from app.models import Endpoint
-from app.services import dashboard, endpoints, history
+from app.services import dashboard, dashboard_sessions, endpoints, history
 from app.services.auth import authenticate_management_token
 from app.services.lookup import owned
 from app.web.chart import DEFAULT_RANGE, HEIGHT, RANGES, WIDTH, stacked_bars, time_axis
@@ -33,8 +35,8 @@ def signed_in() -> Iterator[tuple[Session, str]]:
     """A transaction for the signed-in workspace; raise `_SignIn` when there is none."""
     held = session.get(SESSION_KEY) or {}
     with runtime().sessions.begin() as db:
-        token = dashboard.live_token(db, str(held.get("token_id", "")))
-        if token is None or token.workspace_id != held.get("workspace_id"):
+        token = dashboard_sessions.live_token(db, str(held.get("id", "")), utcnow())
+        if token is None:
             session.pop(SESSION_KEY, None)
             raise _SignIn()
         yield db, token.workspace_id
@@ -65,22 +67,39 @@ def sign_in() -> str:
 
 
 @bp.post("/login")
-def submit_sign_in() -> Response | tuple[str, int]:
+def submit_sign_in() -> Response | tuple[str, int, dict[str, str]]:
+    submitted = request.form.get("token", "").strip()
+    limits, who = runtime().rate_limits(), (request.remote_addr or "", submitted[:10])
     try:
+        limits.sign_in(*who)
         with runtime().sessions.begin() as db:
-            token = authenticate_management_token(db, request.form.get("token", "").strip())
-    except APIError:
-        return render_template("dashboard/login.html", error="That token is not valid."), 401
-    session[SESSION_KEY] = {"token_id": token.id, "workspace_id": token.workspace_id}
+            token = authenticate_management_token(db, submitted)
+            opened = dashboard_sessions.open_session(db, token, utcnow())
+    except APIError as exc:
+        if exc.status == 401:
+            limits.sign_in_failed(*who)
+        return _refused_sign_in(exc)
+    session.clear()  # nothing from before the sign-in (a planted CSRF token) carries over
+    session[SESSION_KEY] = {"id": opened}
     target = request.args.get("next", "")
     # Only a path of this site: never an absolute URL an attacker could put in `next`.
     safe = target.startswith("/dashboard") and not target.startswith("//")
     return redirect(target if safe else url_for("dashboard.overview"))
 
 
+def _refused_sign_in(exc: APIError) -> tuple[str, int, dict[str, str]]:
+    """The sign-in form again, saying why: a wrong token (401) or too many failures (429)."""
+    message = "That token is not valid."
+    if exc.status == 429:
+        message = f"Too many failed sign-ins. Try again in {exc.headers['Retry-After']} seconds."
+    return render_template("dashboard/login.html", error=message), exc.status, exc.headers
+
+
 @bp.post("/logout")
 def sign_out() -> Response:
-    session.pop(SESSION_KEY, None)
+    held = session.pop(SESSION_KEY, None) or {}
+    with runtime().sessions.begin() as db:
+        dashboard_sessions.close_session(db, str(held.get("id", "")))
     return redirect(url_for("dashboard.sign_in"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -46,17 +47,31 @@ def test_endpoint_secrets_are_stored_encrypted(engine: Engine) -> None:
     assert stored.auth_password.startswith("fernet:") and "hunter2" not in stored.auth_password
 
 
-def test_upgrade_encrypts_existing_secrets_and_keeps_child_rows(tmp_path: Path) -> None:
-    """0003 rebuilds `endpoints` on SQLite: its deliveries must survive, its secrets encrypted."""
+NOW = "2026-01-01 00:00:00"
+TENANT = (
+    f"INSERT INTO workspaces VALUES ('ws_1', 'w', '{NOW}')",
+    f"INSERT INTO environments VALUES ('env_1', 'ws_1', 'P', 'p', 1, '{NOW}', '{NOW}')",
+)
+
+
+def old_database(tmp_path: Path, revision: str) -> tuple[Engine, Config]:
+    """A SQLite database migrated up to `revision` only, holding workspace ws_1."""
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes.update(engine=engine, configure_logger=False)
-    command.upgrade(config, "0002")
-    now = "2026-01-01 00:00:00"
+    command.upgrade(config, revision)
+    with engine.begin() as connection:
+        for statement in TENANT:
+            connection.execute(text(statement))
+    return engine, config
+
+
+def test_upgrade_encrypts_existing_secrets_and_keeps_child_rows(tmp_path: Path) -> None:
+    """0003 rebuilds `endpoints` on SQLite: its deliveries must survive, its secrets encrypted."""
+    engine, config = old_database(tmp_path, "0002")
+    now = NOW
     with engine.begin() as connection:
         for statement in (
-            f"INSERT INTO workspaces VALUES ('ws_1', 'w', '{now}')",
-            f"INSERT INTO environments VALUES ('env_1', 'ws_1', 'P', 'p', 1, '{now}', '{now}')",
             "INSERT INTO endpoints (id, workspace_id, environment_id, url, type, config, metadata,"
             " secret, auth_password, is_active, created_at, updated_at) VALUES ('ep_1', 'ws_1',"
             f" 'env_1', 'http://x/', 'webhook', '{{}}', '{{}}', 'whsec_old', 'pw', 1, '{now}',"
@@ -76,3 +91,40 @@ def test_upgrade_encrypts_existing_secrets_and_keeps_child_rows(tmp_path: Path) 
     assert crypto.decrypt(stored.auth_password) == "pw"
     assert deliveries == 1
     engine.dispose()
+
+
+def test_upgrade_moves_url_credentials_and_encrypts_header_values(tmp_path: Path) -> None:
+    engine, config = old_database(tmp_path, "0003")
+    now = NOW
+    secret = crypto.encrypt("whsec_old")
+    rows = [
+        ("ep_1", "https://us%40r:p%3Aw@x.io:8443/h?a=1", "NULL", '{"headers": {"X-Key": "k1"}}'),
+        ("ep_2", "https://url:ignored@y.io/", "'own'", '{"timeout": 5}'),
+    ]
+    with engine.begin() as connection:
+        for endpoint_id, url, username, settings in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO endpoints (id, workspace_id, environment_id, url, type, config,"
+                    " metadata, secret, auth_username, is_active, created_at, updated_at) VALUES"
+                    f" (:id, 'ws_1', 'env_1', :url, 'webhook', :config, '{{}}', :secret,"
+                    f" {username}, 1, '{now}', '{now}')"
+                ),
+                {"id": endpoint_id, "url": url, "config": settings, "secret": secret},
+            )
+
+    command.upgrade(config, "head")
+
+    with engine.connect() as connection:
+        moved, kept = connection.execute(
+            text("SELECT url, config, auth_username, auth_password FROM endpoints ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert moved.url == "https://x.io:8443/h?a=1"
+    assert (moved.auth_username, crypto.decrypt(moved.auth_password)) == ("us@r", "p:w")
+    assert "k1" not in moved.config
+    assert crypto.map_header_values(json.loads(moved.config), crypto.decrypt) == {
+        "headers": {"X-Key": "k1"}
+    }
+    assert (kept.url, kept.auth_username, kept.auth_password) == ("https://y.io/", "own", None)
+    assert json.loads(kept.config) == {"timeout": 5}

@@ -129,3 +129,21 @@ def test_a_viewer_cannot_change_anything(site: Portal) -> None:
     with site.rt.sessions() as db:
         mine = db.scalars(select(Endpoint).filter_by(application_id=site.application_id))
         assert list(mine) == []
+
+
+def test_portal_links_use_the_public_url_not_the_host_header(tmp_path: Path) -> None:
+    app, rt = migrated_app(tmp_path, HOOKRELAY_PUBLIC_URL="https://hooks.example.com")
+    with rt.sessions.begin() as db:
+        created = create_workspace(db, "t", "us")
+        application = applications.create_application(
+            db, created.workspace_id, ApplicationCreate(name="Acme")
+        )
+    path = f"/management/v1/workspaces/{created.workspace_id}/applications/{application.id}/portal"
+    response = app.test_client().post(
+        path,
+        json={},
+        headers={"Authorization": f"Bearer {created.management_token}", "Host": "evil.example"},
+    )
+    rt.engine.dispose()
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["url"].startswith("https://hooks.example.com/portal?code=")

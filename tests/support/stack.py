@@ -283,6 +283,7 @@ def build(
         "HOOKRELAY_SCHEDULER_INTERVAL": "0.2",
         "HOOKRELAY_INGEST_TIMEOUT": "2",
         "HOOKRELAY_SECRET_KEY": f"test-{uuid.uuid4().hex}",
+        "HOOKRELAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
         **overrides,

@@ -85,3 +85,27 @@ def test_rate_limits_default_to_the_seed_and_can_be_changed() -> None:
 def test_bad_rate_limits_fail_fast(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+def test_public_url_sets_secure_cookies_when_https() -> None:
+    settings = Settings.from_env({"HOOKRELAY_PUBLIC_URL": "https://hooks.example.com/"})
+    assert settings.public_url == "https://hooks.example.com"
+    assert settings.secure_cookies is True
+    plain = Settings.from_env({"HOOKRELAY_PUBLIC_URL": "http://localhost:8000"})
+    assert plain.secure_cookies is False
+    forced = {"HOOKRELAY_PUBLIC_URL": "http://x.io", "HOOKRELAY_SECURE_COOKIES": "true"}
+    assert Settings.from_env(forced).secure_cookies is True
+    assert Settings.from_env({}).secure_cookies is False
+
+
+@pytest.mark.parametrize("raw", ["hooks.example.com", "ftp://x.io", "https://x.io/?a=1"])
+def test_public_url_must_be_an_http_base(raw: str) -> None:
+    with pytest.raises(ConfigError, match="HOOKRELAY_PUBLIC_URL"):
+        Settings.from_env({"HOOKRELAY_PUBLIC_URL": raw})
+
+
+def test_public_url_is_required_outside_the_embedded_default() -> None:
+    production = {"DATABASE_URL": "postgresql://u@db/x"}
+    with pytest.raises(ConfigError, match="HOOKRELAY_PUBLIC_URL"):
+        Settings.from_env(production).web_public_url()
+    assert Settings.from_env({}).web_public_url() is None  # embedded: the request's host

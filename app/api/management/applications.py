@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from app.api.context import read_json
+from app.api.context import read_json, runtime
 from app.api.management import NO_CONTENT, bp, workspace_session
 from app.api.management.endpoints import endpoint_fields
 from app.api.spec import documented
@@ -116,5 +116,7 @@ def create_portal_session(workspace_id: str, app_id: str) -> Body:
             ttl=timedelta(minutes=spec.expiresInMinutes),
             now=utcnow(),
         )
-    url = f"{request.host_url}portal?code={issued.code}"
+    # The configured public URL, never a Host header the caller chose (embedded default aside).
+    base = runtime().settings.web_public_url() or request.host_url.rstrip("/")
+    url = f"{base}/portal?code={issued.code}"
     return {"url": url, "code": issued.code, "expiresAt": iso(issued.expires_at)}, 201
