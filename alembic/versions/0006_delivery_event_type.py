@@ -1,6 +1,6 @@
 """deliveries remember the event type they were fanned out for
 
-Revision ID: 0004_delivery_event_type
+Revision ID: 0006_delivery_event_type
 Revises: 0005_dashboard_sessions
 Create Date: 2026-11-27
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0004_delivery_event_type"
+revision: str = "0006_delivery_event_type"
 down_revision: str | None = "0005_dashboard_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
