@@ -4,7 +4,8 @@
 requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
 `sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
 answers 302 to URL, `big=N` answers a body of N bytes, `cookie=K=V` sets a cookie,
-`reset=1` resets the connection without answering.
+`reset=1` resets the connection without answering, `huge_header=1` answers with a header line
+longer than any client accepts.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class Receiver:
             status, headers["Location"] = 302, params["redirect"]
         if "cookie" in params:
             headers["Set-Cookie"] = f"{params['cookie']}; Path=/"
+        if "huge_header" in params:
+            headers["X-Huge"] = "x" * 100_000  # http.client reads header lines of 64 KiB at most
         payload = b"x" * int(params.get("big", 0)) or b"ok"
         try:
             handler.send_response(status)
