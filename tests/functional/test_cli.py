@@ -100,3 +100,33 @@ def test_operator_commands_issue_list_revoke_and_maintain(migrated: Path) -> Non
     assert flask("purge", "--days", "1").startswith("purged 0 deliveries")
     missing = _run(migrated, "flask", "--app", "app", "key", "revoke", "key_missing")
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_the_start_script_writes_the_credentials_readable_by_their_owner_only(
+    migrated: Path,
+) -> None:
+    # The very command ./scripts/start runs, from a checkout whose var/ is the migrated dir.
+    script = (ROOT / "scripts/start").read_text().splitlines()
+    [line] = [text for text in script if " bootstrap " in text]
+    command = line.strip().replace("var/", f"{migrated}/")
+    env = {**os.environ, "HOOKRELAY_DATA_DIR": str(migrated)}
+    env.pop("DATABASE_URL", None)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    result = subprocess.run(
+        ["sh", "-c", f"umask 022; {command}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    written = migrated / "credentials.json"
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert set(json.loads(written.read_text())) == {
+        "workspaceId",
+        "environmentId",
+        "apiKey",
+        "managementToken",
+    }
