@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.ids import hash_token
 from app.models import ApiKey, ManagementToken
+from tests.support.firstrun import bootstrap_as_start_does, checkout
 from tests.support.stack import ROOT
 
 
@@ -105,21 +106,7 @@ def test_operator_commands_issue_list_revoke_and_maintain(migrated: Path) -> Non
 def test_the_start_script_writes_the_credentials_readable_by_their_owner_only(
     migrated: Path,
 ) -> None:
-    # The very command ./scripts/start runs, from a checkout whose var/ is the migrated dir.
-    script = (ROOT / "scripts/start").read_text().splitlines()
-    [line] = [text for text in script if " bootstrap " in text]
-    command = line.strip().replace("var/", f"{migrated}/")
-    env = {**os.environ, "HOOKRELAY_DATA_DIR": str(migrated)}
-    env.pop("DATABASE_URL", None)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    result = subprocess.run(
-        ["sh", "-c", f"umask 022; {command}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = bootstrap_as_start_does(checkout(migrated / "checkout", migrated))
 
     assert result.returncode == 0, result.stderr
     written = migrated / "credentials.json"
