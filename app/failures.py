@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from http.client import LineTooLong, RemoteDisconnected
 
 import requests
-from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError
+from urllib3.exceptions import MaxRetryError, NameResolutionError, ProtocolError, ReadTimeoutError
 
 MAX_LOCATION = 200  # characters of a redirect target kept in the error
 
@@ -29,6 +29,8 @@ def cause(exc: BaseException, host: str, connect_timeout: float, timeout: float)
         return f"timed out after {timeout:g} s"
     chain = list(causes(exc))
     for found in chain:
+        if isinstance(found, ReadTimeoutError | TimeoutError):  # e.g. a body that stalls
+            return f"timed out after {timeout:g} s"
         if isinstance(found, ssl.SSLCertVerificationError):
             if found.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
                 return f"TLS certificate does not match {host}"

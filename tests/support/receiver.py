@@ -5,7 +5,8 @@ requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header
 `sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
 answers 302 to URL, `big=N` answers a body of N bytes, `cookie=K=V` sets a cookie,
 `reset=1` resets the connection without answering, `huge_header=1` answers with a header line
-longer than any client accepts.
+longer than any client accepts, `stall=S` sends the headers and one byte of the body, then
+waits S seconds.
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ class Receiver:
     def _answer(self, handler: BaseHTTPRequestHandler, params: dict[str, str], count: int) -> None:
         if "sleep" in params:
             time.sleep(float(params["sleep"]))
+        if "stall" in params:
+            handler.send_response(200)
+            handler.send_header("Content-Length", "100")
+            handler.end_headers()
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(float(params["stall"]))
+            return
         if "reset" in params:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             handler.connection.setsockopt(

@@ -113,6 +113,14 @@ def test_a_hanging_receiver_is_cut_at_the_timeout(local: Receiver) -> None:
     assert time.monotonic() - started < 2
 
 
+def test_a_body_that_stalls_is_cut_at_the_timeout(local: Receiver) -> None:
+    result = Sender(allow_private=True).send(
+        OutboundRequest(local.url("stall", stall=5), b"{}", timeout=0.5)
+    )
+    assert result.status_code == 200
+    assert result.error == "timed out after 0.5 s"
+
+
 def test_connection_refused_is_a_retryable_failure() -> None:
     result = Sender(allow_private=True).send(OutboundRequest("http://127.0.0.1:9/", b"{}"))
     assert result.status_code is None and not result.refused
