@@ -4,6 +4,8 @@ the operations commands of `app.cli_ops`."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -29,26 +31,41 @@ def _emit(data: dict[str, Any], as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write credentials readable by their owner only, even for a moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that existed keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 def register(app: Flask) -> None:
     workspace = AppGroup("workspace", help="Manage workspaces.")
 
     @app.cli.command("bootstrap")
     @click.option("--name", default="Default workspace", show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    def bootstrap(name: str, as_json: bool) -> None:
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the JSON object to this file (mode 0600) instead of printing it.",
+    )
+    def bootstrap(name: str, as_json: bool, output: Path | None) -> None:
         """Create a workspace, its default environment, an API key and a management token."""
         rt = _runtime(app)
         with rt.sessions.begin() as session:
             created = create_workspace(session, name, rt.settings.region)
-        _emit(
-            {
-                "workspaceId": created.workspace_id,
-                "environmentId": created.environment_id,
-                "apiKey": created.api_key,
-                "managementToken": created.management_token,
-            },
-            as_json,
-        )
+        data = {
+            "workspaceId": created.workspace_id,
+            "environmentId": created.environment_id,
+            "apiKey": created.api_key,
+            "managementToken": created.management_token,
+        }
+        if output is None:
+            _emit(data, as_json)
+        else:
+            write_private(output, json.dumps(data) + "\n")
 
     endpoint = AppGroup("endpoint", help="Manage endpoints.")
 

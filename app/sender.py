@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -14,13 +15,16 @@ import requests
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
 
+from app import failures
 from app.retry import AttemptResult
 
 EXCERPT_BYTES = 4096
+CONNECT_TIMEOUT = 5.0
 USER_AGENT = "hookrelay/0.1"
 # requests' defaults (Accept, Accept-Encoding, Connection) with hookrelay's User-Agent;
 # each attempt adds its own headers on top.
 BASE_HEADERS = {**requests.utils.default_headers(), "User-Agent": USER_AGENT}
+log = logging.getLogger("hookrelay.sender")
 
 
 class DestinationRefused(Exception):
@@ -80,7 +84,7 @@ class Sender:
             ip_filter_enable=not allow_private,
             ip_filter_allow_loopback_ips=False,
             never_redirect=True,
-            default_timeout=(5.0, 15.0),
+            default_timeout=(CONNECT_TIMEOUT, 15.0),
             user_agent_override=USER_AGENT,
         )
         self._allow_private = allow_private
@@ -103,6 +107,7 @@ class Sender:
         """POST once; every failure mode comes back as an AttemptResult, never raised."""
         started = time.monotonic()
         deadline = started + request.timeout
+        connect_timeout = min(CONNECT_TIMEOUT, request.timeout)
         try:
             check_destination(request.url, allow_private=True)  # scheme and host only
             # Prepared without the session's merge of its own headers, cookies, auth and
@@ -117,18 +122,20 @@ class Sender:
             ).prepare()
             response = self._session().send(
                 prepared,
-                timeout=(min(5.0, request.timeout), request.timeout),
+                timeout=(connect_timeout, request.timeout),
                 allow_redirects=False,
                 stream=True,
             )
         except (InvalidIPAddress, DestinationRefused) as exc:
             return AttemptResult(error=f"destination refused: {exc}", refused=True)
-        except requests.Timeout:
-            return AttemptResult(error="timeout", response_time_ms=_ms(started))
         except requests.RequestException as exc:
-            return AttemptResult(error=_describe(exc), response_time_ms=_ms(started))
+            error = _failed(exc, request, connect_timeout)
+            return AttemptResult(error=error, response_time_ms=_ms(started))
         with response:
-            excerpt, error = _read_excerpt(response, deadline)
+            excerpt, exc = _read_excerpt(response, deadline)
+            error = _failed(exc, request, connect_timeout) if exc else None
+            if 300 <= response.status_code < 400:
+                error = failures.redirect(response.headers.get("Location"))
             return AttemptResult(
                 status_code=response.status_code,
                 error=error,
@@ -138,7 +145,9 @@ class Sender:
             )
 
 
-def _read_excerpt(response: requests.Response, deadline: float) -> tuple[str, str | None]:
+def _read_excerpt(
+    response: requests.Response, deadline: float
+) -> tuple[str, requests.RequestException | None]:
     """Read at most EXCERPT_BYTES of the body, and stop reading at the attempt's deadline."""
     chunks: list[bytes] = []
     size = 0
@@ -149,13 +158,16 @@ def _read_excerpt(response: requests.Response, deadline: float) -> tuple[str, st
             if size >= EXCERPT_BYTES or time.monotonic() > deadline:
                 break
     except requests.RequestException as exc:
-        return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace"), _describe(exc)
+        return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace"), exc
     return b"".join(chunks)[:EXCERPT_BYTES].decode("utf-8", "replace"), None
 
 
-def _describe(exc: Exception) -> str:
-    # Only the exception class and a bounded message: never echo large bodies into errors.
-    return f"{type(exc).__name__}: {exc}"[:500]
+def _failed(exc: BaseException, request: OutboundRequest, connect_timeout: float) -> str:
+    """The attempt's short cause; the exception chain goes to the log."""
+    host = urlsplit(request.url).hostname or "?"
+    error = failures.cause(exc, host, connect_timeout, request.timeout)
+    log.info("attempt to %s failed: %s (%s)", host, error, failures.detail(exc))
+    return error
 
 
 def _ms(started: float) -> int:

@@ -112,4 +112,4 @@ def _worker_command() -> str:
     if "-A tasks.celery " not in line:
         raise RuntimeError(f"unexpected Procfile worker line: {line}")
     # exec: the process waited on is the worker itself, which writes its counts on the way out
-    return "exec " + line.replace("-A tasks.celery ", "-A bench.noop ")
+    return "exec " + line.removeprefix("exec ").replace("-A tasks.celery ", "-A bench.noop ")

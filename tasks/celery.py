@@ -13,11 +13,12 @@ from app import logs
 from app.config import Settings
 from app.queue import make_celery
 from tasks.delivery import register_tasks, worker_runtime
-from tasks.health import start_heartbeat
+from tasks.health import Heartbeat, start_heartbeat
 
 settings = Settings.from_env()
 app = make_celery(settings)
 register_tasks(app)
+heartbeats: list[Heartbeat] = []
 
 
 @signals.setup_logging.connect
@@ -38,7 +39,14 @@ def _on_ready(sender: Any = None, **_kwargs: Any) -> None:
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port)
     node = getattr(sender, "hostname", None) or "worker"
-    start_heartbeat(settings, node, _database_answers)
+    heartbeats.append(start_heartbeat(settings, node, _database_answers))
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(**_kwargs: Any) -> None:
+    """A clean stop removes the heartbeat at once rather than letting it go stale."""
+    while heartbeats:
+        heartbeats.pop().stop()
 
 
 def _database_answers() -> None:

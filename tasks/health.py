@@ -23,23 +23,39 @@ def heartbeat_dir(settings: Settings) -> Path:
     return settings.data_dir / "heartbeats"
 
 
-def start_heartbeat(settings: Settings, node: str, check: Callable[[], None]) -> threading.Thread:
-    """Touch `<data dir>/heartbeats/<node>` every few seconds while `check` passes."""
-    path = heartbeat_dir(settings) / node
-    path.parent.mkdir(parents=True, exist_ok=True)
+class Heartbeat:
+    """Touches `<data dir>/heartbeats/<node>` every few seconds while `check` passes."""
 
-    def beat() -> None:
-        while True:
+    def __init__(self, path: Path, check: Callable[[], None]) -> None:
+        self.path = path
+        self._check = check
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="hookrelay-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop beating and remove the file: a worker that stopped cleanly is not alive."""
+        self._stopped.set()
+        self._thread.join(timeout=INTERVAL)
+        self.path.unlink(missing_ok=True)
+
+    def _beat(self) -> None:
+        while not self._stopped.is_set():
             try:
-                check()
-                path.write_text(str(time.time()))
+                self._check()
+                self.path.write_text(str(time.time()))
             except Exception:  # stale heartbeat is the signal; the health check reports it
                 pass
-            time.sleep(INTERVAL)
+            self._stopped.wait(INTERVAL)
 
-    thread = threading.Thread(target=beat, name="hookrelay-heartbeat", daemon=True)
-    thread.start()
-    return thread
+
+def start_heartbeat(settings: Settings, node: str, check: Callable[[], None]) -> Heartbeat:
+    """Start the worker's heartbeat; `stop()` it when the worker stops."""
+    return Heartbeat(heartbeat_dir(settings) / node, check).start()
 
 
 def fresh(settings: Settings, node: str | None, max_age: float, now: float) -> list[str]:

@@ -39,10 +39,7 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
 
 
 def main() -> None:
-    logs.configure()
-    settings = Settings.from_env()
-    sessions = session_factory(make_engine(settings.database_url))
-    publisher = Publisher(make_celery(settings))
+    # First of all, so a stop asked for while starting up is a clean stop too.
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -50,6 +47,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    logs.configure()
+    settings = Settings.from_env()
+    sessions = session_factory(make_engine(settings.database_url))
+    publisher = Publisher(make_celery(settings))
     log.info("scheduler started, every %.1fs", settings.scheduler_interval)
     next_purge = time.monotonic()
     while not stop.is_set():
@@ -63,6 +64,7 @@ def main() -> None:
         except Exception as exc:  # database or broker down: keep going, they come back
             log.warning("scheduler pass failed: %s", type(exc).__name__)
         stop.wait(settings.scheduler_interval)
+    log.info("scheduler stopped")
 
 
 def run_purge(sessions: sessionmaker[Session], settings: Settings) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, RootModel, StrictInt, ValidationError
@@ -11,6 +13,9 @@ from app.schemas.base import Strict
 
 MAX_OPERATIONS = 10
 API_VERSIONS = ("v1",)
+DATE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The date somewhere on Earth is at most 14 hours ahead of UTC (UTC+14, Kiribati).
+EARLIEST_UTC_OFFSET = timedelta(hours=14)
 SHAPE = "[sequence_number, method, path, payload?, options?]"
 
 SequenceNumber = StrictInt | Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -34,6 +39,23 @@ class BatchOperations(RootModel[Annotated[list[Operation], Field(max_length=MAX_
 
 class BatchResults(RootModel[list[tuple[SequenceNumber, int, Any]]]):
     """`[sequence_number, http_status_code, response_body]` for every operation."""
+
+
+def known_version(version: str, now: datetime | None = None) -> bool:
+    """`v1`, or a date (`YYYY-MM-DD`, as TalkJS writes them) no later than today.
+
+    The API has had one version, so every date up to today selects it; a later date would
+    name a version that does not exist yet.
+    """
+    if version in API_VERSIONS:
+        return True
+    if not DATE_VERSION.fullmatch(version):
+        return False
+    try:
+        when = date.fromisoformat(version)
+    except ValueError:
+        return False
+    return when <= ((now or datetime.now(UTC)) + EARLIEST_UTC_OFFSET).date()
 
 
 def parse_operations(data: Any) -> list[Operation]:

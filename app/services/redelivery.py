@@ -1,6 +1,6 @@
-"""Operator actions: send one delivery again, or re-drive an endpoint's failures since a time.
+"""Operator actions: send one delivery now, or re-drive an endpoint's failures since a time.
 
-Both only put deliveries back in `scheduled_retry`, due now; sending still goes through the
+Both only make deliveries `scheduled_retry`, due now; sending still goes through the
 worker's lease claim, so a re-driven delivery can never be sent by two workers at once.
 """
 
@@ -16,24 +16,28 @@ from app.models import Delivery, Endpoint
 from app.services.lookup import owned
 
 FINAL_STATUSES = ("delivered", "failed", "dead_letter")
+# A delivery waiting for its next retry can be sent now too; one pending or being delivered
+# is already on its way.
+RETRYABLE_STATUSES = ("scheduled_retry", *FINAL_STATUSES)
 deliveries = Delivery.__table__
 
 
 def retry_delivery(
     session: Session, workspace_id: str, delivery_id: str, now: datetime
 ) -> Delivery:
-    """Make a finished delivery due now; the caller publishes it after the commit.
+    """Make a finished or waiting delivery due now; the caller publishes it after the commit.
 
-    It gets one more attempt: the retry schedule is not restarted.
+    The retry schedule is not restarted: a finished delivery gets one more attempt, a waiting
+    one its next attempt early, and the schedule goes on from its attempt count.
     """
     delivery = owned(session, Delivery, workspace_id, delivery_id, "Delivery")
     updated = session.execute(
         deliveries.update()
-        .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(FINAL_STATUSES))
+        .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(RETRYABLE_STATUSES))
         .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=now, updated_at=now)
     )
     if not updated.rowcount:  # type: ignore[attr-defined]
-        raise APIError(409, "conflict", f"delivery is {delivery.status}, not finished")
+        raise APIError(409, "conflict", f"delivery is {delivery.status}, already on its way")
     session.refresh(delivery)
     return delivery
 

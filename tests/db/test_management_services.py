@@ -29,6 +29,18 @@ def _tenant(sessions: sessionmaker[Session]) -> tuple[ApiKey, list[str]]:
         return key, ids
 
 
+def _delivery(key: ApiKey, endpoint_id: str, name: str, **fields: object) -> Delivery:
+    return Delivery(
+        id=f"del_{name}{key.id}",
+        workspace_id=key.workspace_id,
+        environment_id=key.environment_id,
+        endpoint_id=endpoint_id,
+        idempotency_key=name,
+        payload="{}",
+        **fields,
+    )
+
+
 def test_fanout_stores_one_pending_delivery_per_subscriber(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -65,15 +77,8 @@ def test_retry_refuses_a_delivery_in_flight_and_redrive_respects_since(
     now = utcnow()
     with sessions.begin() as session:
         rows = [
-            Delivery(
-                id=f"del_{n}{key.id}",
-                workspace_id=key.workspace_id,
-                environment_id=key.environment_id,
-                endpoint_id=endpoint_id,
-                idempotency_key=f"k{n}",
-                payload="{}",
-                status=status,
-                created_at=now - timedelta(hours=hours),
+            _delivery(
+                key, endpoint_id, f"k{n}", status=status, created_at=now - timedelta(hours=hours)
             )
             for n, (status, hours) in enumerate(
                 [("pending", 0), ("failed", 3), ("dead_letter", 1), ("failed", 0), ("delivered", 0)]
@@ -97,6 +102,34 @@ def test_retry_refuses_a_delivery_in_flight_and_redrive_respects_since(
     assert in_flight.value.status == 409
     assert count == 2
     assert statuses == ["pending", "failed", "scheduled_retry", "scheduled_retry", "delivered"]
+
+
+def test_retry_now_moves_a_waiting_retry_to_now_without_restarting_the_schedule(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, (endpoint_id, *_rest) = _tenant(sessions)
+    now = utcnow()
+    with sessions.begin() as session:
+        rows = [
+            _delivery(
+                key,
+                endpoint_id,
+                f"now{n}",
+                status=status,
+                attempts=3,
+                next_attempt_at=now + timedelta(hours=2),
+            )
+            for n, status in enumerate(["scheduled_retry", "delivering"])
+        ]
+        session.add_all(rows)
+    with sessions.begin() as session:
+        waiting = redelivery.retry_delivery(session, key.workspace_id, rows[0].id, now)
+        retried = (waiting.status, waiting.attempts, waiting.next_attempt_at)
+    with sessions.begin() as session, pytest.raises(APIError) as delivering:
+        redelivery.retry_delivery(session, key.workspace_id, rows[1].id, now)
+
+    assert retried == ("scheduled_retry", 3, now)  # due now, the ladder goes on from attempt 3
+    assert delivering.value.status == 409
 
 
 def test_previous_secret_signs_only_until_it_expires(sessions: sessionmaker[Session]) -> None:

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.ids import hash_token
 from app.models import ApiKey, ManagementToken
+from tests.support.firstrun import bootstrap_as_start_does, checkout
 from tests.support.stack import ROOT
 
 
@@ -100,3 +101,19 @@ def test_operator_commands_issue_list_revoke_and_maintain(migrated: Path) -> Non
     assert flask("purge", "--days", "1").startswith("purged 0 deliveries")
     missing = _run(migrated, "flask", "--app", "app", "key", "revoke", "key_missing")
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_the_start_script_writes_the_credentials_readable_by_their_owner_only(
+    migrated: Path,
+) -> None:
+    result = bootstrap_as_start_does(checkout(migrated / "checkout", migrated))
+
+    assert result.returncode == 0, result.stderr
+    written = migrated / "credentials.json"
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert set(json.loads(written.read_text())) == {
+        "workspaceId",
+        "environmentId",
+        "apiKey",
+        "managementToken",
+    }

@@ -57,6 +57,51 @@ def test_the_seed_example_on_our_routes(stack: Stack, receiver: Receiver) -> Non
     assert slots[5] == (404, "Could not find route GET /non/existing/endpoint")
 
 
+def test_the_seed_example_verbatim(stack: Stack) -> None:
+    # TalkJS's own example, word for word: its routes are not ours (404 in their slots), but
+    # every operation is well formed, its date-form api_version included.
+    seed = """[
+      [1, "GET", "/users/user_01"],
+      [2, "GET", "/users/user_01/conversations", {"limit": "30", "unreadsOnly": "true", "lastMessageAfter": "17100697559480"}],
+      [3, "POST", "/conversations/conv_01/messages", [{"text": "This is a system message", "type": "SystemMessage"}]],
+      [4, "PUT", "/users/user_02", {"name": "Alice"}, {"api_version": "2021-01-01"}],
+      [5, "GET", "/non/existing/endpoint"]
+    ]"""  # noqa: E501
+    tenant = stack.tenant()
+    response = requests.post(
+        f"{stack.base_url}/management/v1/workspaces/{tenant.workspace_id}/batch",
+        data=seed,
+        headers={"Authorization": f"Bearer {tenant.management_token}"},
+        timeout=30,
+    )
+    slots = _slots(response)
+
+    assert slots == {
+        1: (404, "Could not find route GET /users/user_01"),
+        2: (404, "Could not find route GET /users/user_01/conversations"),
+        3: (404, "Could not find route POST /conversations/conv_01/messages"),
+        4: (404, "Could not find route PUT /users/user_02"),
+        5: (404, "Could not find route GET /non/existing/endpoint"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [("2021-01-01", 200), ("v1", 200), ("2021-13-01", 400), ("21-01-01", 400), ("2999-01-01", 400)],
+)
+def test_api_version_is_v1_or_a_date_up_to_today(
+    stack: Stack, receiver: Receiver, version: str, status: int
+) -> None:
+    tenant = stack.tenant()
+    ep = stack.endpoint(tenant, receiver.url(uuid.uuid4().hex))["id"]
+    op = [4, "PATCH", f"/endpoints/{ep}", {"description": "Alice"}, {"api_version": version}]
+    [(answered, body)] = _slots(_batch(stack, tenant, [op])).values()
+
+    assert answered == status
+    if status == 400:
+        assert body["error"]["code"] == "invalid_request" and version in body["error"]["message"]
+
+
 def test_answers_match_sequence_numbers_whatever_the_order(stack: Stack) -> None:
     numbers = [0, -3, 7.5, 2**40, 9, 1]  # any numbers, not only 1..n
     names = [f"type.{n}" for n in range(len(numbers))]
@@ -99,7 +144,7 @@ def test_per_operation_errors_are_those_of_the_routes(stack: Stack, receiver: Re
                 [1, "GET", f"/endpoints/{theirs}"],  # another workspace's endpoint
                 [2, "DELETE", f"/endpoints/{theirs}"],
                 [3, "POST", "/endpoints", {"url": "https://example.com/x", "colour": "red"}],
-                [4, "GET", "/endpoints", None, {"api_version": "2021-01-01"}],
+                [4, "GET", "/endpoints", None, {"api_version": "2021-02-30"}],
                 [5, "POST", "/batch", []],
                 [6, "GET", "/endpoints", {"limit": 5}],
                 [7, "PUT", "/endpoints"],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -201,3 +203,28 @@ def test_invalid_bodies_are_400_naming_the_field(
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and named in error["message"], error
+
+
+def test_retry_now_sends_a_delivery_waiting_an_hour_for_its_next_retry(
+    fresh_stack: Callable[..., Stack], receiver: Receiver
+) -> None:
+    stack = fresh_stack("sqlite", HOOKRELAY_RETRY_SCHEDULE="3600,3600").start(workers=1)
+    tenant = stack.tenant()
+    name = _name()
+    endpoint = stack.endpoint(tenant, receiver.url(name, fail=1))
+    with NahookClient(tenant.api_key, base_url=stack.base_url) as client:
+        delivery_id = client.send(endpoint["id"], {"n": 1})["deliveryId"]
+    receiver.wait_for(name, 1)
+    deadline = time.monotonic() + 15
+    while stack.delivery(delivery_id).status != "scheduled_retry" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waiting = stack.delivery(delivery_id)
+
+    retried = _call(stack, tenant, "POST", f"{tenant.workspace_id}/deliveries/{delivery_id}/retry")
+    delivered = stack.wait_final(delivery_id)
+
+    assert waiting.status == "scheduled_retry" and waiting.attempts == 1
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["status"] == "scheduled_retry"
+    assert delivered.status == "delivered" and delivered.attempts == 2
+    assert len(receiver.wait_for(name, 2)) == 2

@@ -4,7 +4,9 @@
 requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
 `sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
 answers 302 to URL, `big=N` answers a body of N bytes, `cookie=K=V` sets a cookie,
-`reset=1` resets the connection without answering.
+`reset=1` resets the connection without answering, `huge_header=1` answers with a header line
+longer than any client accepts, `stall=S` sends the headers and one byte of the body, then
+waits S seconds.
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ class Receiver:
     def _answer(self, handler: BaseHTTPRequestHandler, params: dict[str, str], count: int) -> None:
         if "sleep" in params:
             time.sleep(float(params["sleep"]))
+        if "stall" in params:
+            handler.send_response(200)
+            handler.send_header("Content-Length", "100")
+            handler.end_headers()
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(float(params["stall"]))
+            return
         if "reset" in params:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             handler.connection.setsockopt(
@@ -107,6 +117,8 @@ class Receiver:
             status, headers["Location"] = 302, params["redirect"]
         if "cookie" in params:
             headers["Set-Cookie"] = f"{params['cookie']}; Path=/"
+        if "huge_header" in params:
+            headers["X-Huge"] = "x" * 100_000  # http.client reads header lines of 64 KiB at most
         payload = b"x" * int(params.get("big", 0)) or b"ok"
         try:
             handler.send_response(status)

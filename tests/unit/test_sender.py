@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 
 from app.sender import (
     EXCERPT_BYTES,
@@ -88,6 +92,7 @@ def test_redirects_are_not_followed(local: Receiver) -> None:
         OutboundRequest(local.url("redirecting", redirect=target), b"{}")
     )
     assert result.status_code == 302 and not result.succeeded
+    assert result.error == f"redirect to {target} not followed"
     assert local.received("redirect-target") == []
 
 
@@ -104,14 +109,74 @@ def test_a_hanging_receiver_is_cut_at_the_timeout(local: Receiver) -> None:
     result = Sender(allow_private=True).send(
         OutboundRequest(local.url("hang", sleep=5), b"{}", timeout=0.5)
     )
-    assert result.error == "timeout"
+    assert result.error == "timed out after 0.5 s"
     assert time.monotonic() - started < 2
+
+
+def test_a_body_that_stalls_is_cut_at_the_timeout(local: Receiver) -> None:
+    result = Sender(allow_private=True).send(
+        OutboundRequest(local.url("stall", stall=5), b"{}", timeout=0.5)
+    )
+    assert result.status_code == 200
+    assert result.error == "timed out after 0.5 s"
 
 
 def test_connection_refused_is_a_retryable_failure() -> None:
     result = Sender(allow_private=True).send(OutboundRequest("http://127.0.0.1:9/", b"{}"))
     assert result.status_code is None and not result.refused
-    assert result.error and "ConnectionError" in result.error
+    assert result.error == "connection refused"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [({"reset": 1}, "connection reset"), ({"huge_header": 1}, "response too large")],
+)
+def test_a_failed_attempt_says_why_in_a_few_words(
+    local: Receiver, behaviour: dict[str, object], error: str
+) -> None:
+    result = Sender(allow_private=True).send(OutboundRequest(local.url("why", **behaviour), b"{}"))
+    assert result.status_code is None and not result.refused
+    assert result.error == error
+
+
+def test_an_unknown_host_is_a_failed_dns_lookup() -> None:
+    result = Sender(allow_private=True).send(
+        OutboundRequest("http://no-such-host.invalid/hook", b"{}")
+    )
+    assert result.error == "DNS lookup failed for no-such-host.invalid"
+
+
+@pytest.fixture(scope="module")
+def untrusted_tls() -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 whose certificate no public CA signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_untrusted_certificate_is_named(untrusted_tls: str) -> None:
+    result = Sender(allow_private=True).send(OutboundRequest(untrusted_tls, b"{}"))
+    assert result.status_code is None
+    assert result.error == "TLS certificate not trusted"
+
+
+def test_the_raw_cause_goes_to_the_log_without_the_url(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="hookrelay.sender"):
+        Sender(allow_private=True).send(OutboundRequest("http://127.0.0.1:9/a?token=s3", b"{}"))
+    [line] = caplog.messages
+    assert "ConnectionRefusedError" in line and "Connection refused" in line
+    assert "token" not in line
 
 
 def test_proxies_from_the_environment_are_not_used(

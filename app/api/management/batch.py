@@ -21,10 +21,10 @@ from app.api.management import bp, workspace_session
 from app.api.spec import documented
 from app.errors import error_body, invalid
 from app.schemas.batch import (
-    API_VERSIONS,
     BatchOperations,
     BatchResults,
     Operation,
+    known_version,
     parse_operations,
 )
 
@@ -62,9 +62,10 @@ class Caller:
         number, method, path = operation[:3]
         payload: Any = operation[3] if len(operation) > 3 else None
         version = operation[4].api_version if len(operation) > 4 else None  # type: ignore[misc]
-        if version is not None and version not in API_VERSIONS:
-            known = ", ".join(API_VERSIONS)
-            return _invalid(number, f"unknown api_version {version!r}; known: {known}")
+        if version is not None and not known_version(version):
+            return _invalid(
+                number, f"unknown api_version {version!r}: v1, or a date YYYY-MM-DD up to today"
+            )
         route, _, query = path.partition("?")
         if not self._exists(self.base + route, method):
             return [number, 404, f"Could not find route {method} {path}"]

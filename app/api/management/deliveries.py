@@ -62,7 +62,7 @@ def list_attempts(workspace_id: str, delivery_id: str) -> Body:
 
 
 @bp.post("/deliveries/<delivery_id>/retry")
-@documented("Send a finished delivery once more, now", response=DeliveryOut, status=202)
+@documented("Send a finished or waiting delivery now", response=DeliveryOut, status=202)
 def retry_delivery(workspace_id: str, delivery_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         delivery = redelivery.retry_delivery(session, workspace_id, delivery_id, utcnow())
