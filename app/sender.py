@@ -120,7 +120,7 @@ def destination(url: str) -> tuple[str, int]:
         parts = urlsplit(url)
         port = parts.port
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DestinationRefused("URL must be an absolute http or https URL")
+            raise DestinationRefused("must be an absolute http(s) URL with a host")
         prepared = requests.models.PreparedRequest()
         prepared.prepare_url(url, None)
         host = (parse_url(prepared.url).host or "").strip("[]").lower()

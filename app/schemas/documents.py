@@ -70,7 +70,7 @@ def _walk(data: Any, unicode: bool = True) -> None:
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             path = f"{where}.{key}" if where else str(key)
-            if unicode:
+            if unicode and isinstance(key, str):
                 _unicode(key, path)
             stack.append((item, path, depth + 1))
 
