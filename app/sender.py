@@ -31,13 +31,12 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# Headers the engine writes itself: framing, routing and the signature. A configured header
-# of the same name could smuggle a second request or forge the signature.
-ENGINE_HEADERS = frozenset(
+# Framing and routing: the HTTP client writes these itself. A configured one could
+# contradict its framing (`Transfer-Encoding` with `Content-Length`) and smuggle a request.
+FRAMING_HEADERS = frozenset(
     {
         "connection",
         "content-length",
-        "content-type",
         "expect",
         "host",
         "keep-alive",
@@ -47,11 +46,15 @@ ENGINE_HEADERS = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "webhook-id",
-        "webhook-signature",
-        "webhook-timestamp",
     }
 )
+# Every header hookrelay sets: none may be configured on an endpoint.
+ENGINE_HEADERS = FRAMING_HEADERS | {
+    "content-type",
+    "webhook-id",
+    "webhook-signature",
+    "webhook-timestamp",
+}
 # What requests raises for a URL or header it can never send: no retry will fix these.
 UNSENDABLE = (
     requests.exceptions.InvalidURL,
@@ -74,7 +77,10 @@ class OutboundRequest:
     timeout: float = 15.0
 
 
-def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(ip: Address) -> Address:
     """The IPv4 address an IPv6 transition form (mapped, 6to4, NAT64) reaches, or `ip` itself."""
     if isinstance(ip, ipaddress.IPv4Address):
         return ip
@@ -84,7 +90,7 @@ def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddre
         return ip.sixtofour
     if ip in NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip  # type: ignore[return-value]
+    return ip
 
 
 def is_forbidden_address(address: str) -> bool:
@@ -209,7 +215,7 @@ class Sender:
                 "POST",
                 request.url,
                 data=request.body,
-                headers={**BASE_HEADERS, **request.headers},
+                headers={**BASE_HEADERS, **_without_framing(request.headers)},
                 auth=request.auth,
             ).prepare()
             response = self._session().send(
@@ -235,6 +241,11 @@ class Sender:
                 body_excerpt=excerpt,
                 retry_after=response.headers.get("Retry-After"),
             )
+
+
+def _without_framing(headers: dict[str, str]) -> dict[str, str]:
+    """An endpoint's headers saved before they were vetted may still carry framing ones."""
+    return {k: v for k, v in headers.items() if k.lower() not in FRAMING_HEADERS}
 
 
 def _read_excerpt(response: requests.Response, deadline: float) -> tuple[str, str | None]:

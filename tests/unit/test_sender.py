@@ -213,3 +213,13 @@ def test_what_can_never_be_sent_fails_the_delivery_at_once(
     assert result.refused and result.error
     decision = decide(result, 1, DEFAULT_RETRY_SCHEDULE, datetime.now(UTC))
     assert decision.status == "failed"
+
+
+def test_framing_headers_saved_before_vetting_are_not_sent(local: Receiver) -> None:
+    headers = {"Transfer-Encoding": "chunked", "host": "internal.example", "X-Kept": "1"}
+    result = Sender(allow_private=True).send(OutboundRequest(local.url("framing"), b"{}", headers))
+
+    assert result.status_code == 200
+    [sent] = [r.headers for r in local.received("framing")]
+    assert "Transfer-Encoding" not in sent and sent["Content-Length"] == "2"
+    assert sent["Host"].startswith("127.0.0.1") and sent["X-Kept"] == "1"
