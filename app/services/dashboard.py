@@ -72,6 +72,8 @@ def search_deliveries(
     stmt = select(Delivery).where(Delivery.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Delivery.status == status)
+    if query and "\x00" in query:
+        return []  # no id or key holds a NUL, and PostgreSQL would refuse to compare one
     if query:
         stmt = stmt.where(or_(Delivery.id == query, Delivery.idempotency_key == query))
     return list(session.scalars(stmt.order_by(Delivery.id.desc()).limit(PAGE)))
