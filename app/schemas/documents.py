@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from app.errors import APIError, invalid
 
 MAX_DEPTH = 128  # containers within containers; serde_json's default recursion limit
+# `\uD800` to `\uDFFF`: only such an escape can make a surrogate (strict UTF-8 cannot).
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _finite(text: str) -> float:
@@ -49,7 +52,7 @@ def loads(raw: bytes, whole: bool = True) -> Any:
     except ValueError as exc:
         raise invalid(f"malformed JSON: {exc}") from exc
     deep = text.count("[") + text.count("{") > MAX_DEPTH
-    if deep or (whole and "\\u" in text):
+    if deep or (whole and "\\u" in text and SURROGATE_ESCAPE.search(text)):
         _walk(data, whole)
     return data
 
