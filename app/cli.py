@@ -92,6 +92,7 @@ def register(app: Flask) -> None:
                     config=config,
                     description=description,
                     allow_private=rt.settings.allow_private_destinations,
+                    allow_metadata=rt.settings.allow_metadata_destinations,
                 )
                 data = endpoint_json(created)
         except APIError as exc:

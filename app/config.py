@@ -108,6 +108,7 @@ class Settings:
     port: int = 8000
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     allow_private_destinations: bool = False
+    allow_metadata_destinations: bool = False
     max_payload_bytes: int = 256 * 1024
     delivery_timeout: float = 15.0
     ingest_timeout: float = 5.0
@@ -168,6 +169,9 @@ class Settings:
             else DEFAULT_RETRY_SCHEDULE,
             allow_private_destinations=_bool(
                 env.get("HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS"), default=False
+            ),
+            allow_metadata_destinations=_bool(
+                env.get("HOOKRELAY_ALLOW_METADATA_DESTINATIONS"), default=False
             ),
             max_payload_bytes=int(_number(env, "HOOKRELAY_MAX_PAYLOAD_BYTES", 256 * 1024)),
             delivery_timeout=delivery_timeout,

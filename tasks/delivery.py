@@ -35,7 +35,7 @@ class WorkerRuntime:
         return cls(
             settings,
             session_factory(engine),
-            Sender(settings.allow_private_destinations),
+            Sender(settings.allow_private_destinations, settings.allow_metadata_destinations),
             delivering.Attempts(engine, settings.lease_seconds, lease_owner),
             os.getpid(),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.errors import invalid
 from app.metrics import DELIVERIES_ACCEPTED
 from app.runtime import Runtime
+from app.schemas import documents
 from app.services.auth import KeyScope, authenticate_for_endpoints, bearer_token
 
 R = TypeVar("R")
@@ -24,15 +24,15 @@ def runtime() -> Runtime:
     return rt
 
 
-def read_json() -> Any:
-    """Parse the request body as JSON whatever the Content-Type, or raise 400."""
+def read_json(whole: bool = True) -> Any:
+    """Parse the request body as JSON whatever the Content-Type, or raise 400.
+
+    The rules of `documents.loads` apply; see there for `whole`.
+    """
     raw = request.get_data(cache=True)
     if not raw:
         raise invalid("request body must be JSON")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise invalid(f"malformed JSON: {exc}") from exc
+    return documents.loads(raw, whole)
 
 
 def accept(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DBAPIError, TimeoutError
+from sqlalchemy.exc import DataError, DBAPIError, TimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import APIError, error_body
@@ -32,7 +33,18 @@ def _json(status: int, code: str, message: str, headers: dict[str, str] | None =
     return response
 
 
+MAX_PATH_VALUE = 200  # longer than any id or event type name
+
+
 def register(app: Flask) -> None:
+    @app.url_value_preprocessor
+    def vet_path_values(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        """No id holds a NUL or runs this long: such a path names nothing, so it is a 404
+        before any query (PostgreSQL would refuse the NUL as a statement error)."""
+        for value in (values or {}).values():
+            if isinstance(value, str) and ("\x00" in value or len(value) > MAX_PATH_VALUE):
+                raise APIError(404, "not_found", "no such resource")
+
     @app.errorhandler(APIError)
     def api_error(exc: APIError) -> Response:
         return _json(exc.status, exc.code, exc.message, exc.headers)
@@ -44,6 +56,14 @@ def register(app: Flask) -> None:
         if status == 413:
             message = "request body too large"
         return _json(status, HTTP_CODES.get(status, "internal_error"), message)
+
+    @app.errorhandler(DataError)
+    def data_error(exc: DataError) -> Response:
+        # The statement failed because of a value it carried (out of range, not storable):
+        # the same request fails the same way every time, so it is the client's 400, never
+        # a 503 that invites a retry. Validation refuses these first; this is the backstop.
+        log.warning("value refused by the database: %s", type(exc.orig).__name__)
+        return _json(400, "invalid_request", "a value in the request cannot be stored")
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError) -> Response:

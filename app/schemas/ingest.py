@@ -7,17 +7,18 @@ from typing import Any
 from pydantic import Field
 
 from app.schemas.base import MAX_BATCH_ITEMS, Strict
+from app.schemas.types import IdempotencyKey, Metadata, ResourceId
 
 EVENT_TYPE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 
 class SendBody(Strict):
     payload: dict[str, Any]
-    idempotencyKey: str | None = Field(default=None, min_length=1, max_length=255)
+    idempotencyKey: IdempotencyKey | None = None
 
 
 class BatchItem(SendBody):
-    endpointId: str = Field(min_length=1, max_length=64)
+    endpointId: ResourceId
 
 
 class BatchBody(Strict):
@@ -29,7 +30,7 @@ class BatchBody(Strict):
 class TriggerBody(Strict):
     payload: dict[str, Any]
     # Accepted and validated for SDK compatibility; deliveries do not store it.
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
 
 
 class EventTypePath(Strict):

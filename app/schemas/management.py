@@ -2,72 +2,72 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import DELIVERY_STATUSES
 from app.schemas.base import Strict
 from app.schemas.ingest import EVENT_TYPE_NAME
+from app.schemas.types import (
+    INT32_MAX,
+    Count,
+    Credential,
+    Cursor,
+    Description,
+    ExternalId,
+    Headers,
+    HttpUrl,
+    Instant,
+    Metadata,
+    Name,
+    ResourceId,
+)
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_PAGE = 100
 
 
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL with a host")
-    return value
-
-
-HttpUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_http_url)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Metadata = dict[str, str]
-
-
 class EndpointConfig(Strict):
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
     timeout: float | None = Field(default=None, gt=0, le=300)
 
 
 class AppEndpointCreate(Strict):
     url: HttpUrl
     type: Literal["webhook", "slack"] = "webhook"
-    description: str | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     metadata: Metadata | None = None
     config: EndpointConfig | None = None
-    authUsername: str | None = Field(default=None, max_length=200)
-    authPassword: str | None = Field(default=None, max_length=200)
+    authUsername: Credential | None = None
+    authPassword: Credential | None = None
 
 
 class EndpointCreate(AppEndpointCreate):
-    environmentId: str | None = Field(default=None, min_length=1, max_length=40)
+    environmentId: ResourceId | None = None
 
 
 class EndpointUpdate(Strict):
     url: HttpUrl | None = None
-    description: str | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     metadata: Metadata | None = None
     isActive: bool | None = None
 
 
 class EventTypeCreate(Strict):
     name: str = Field(min_length=1, max_length=100, pattern=EVENT_TYPE_NAME)
-    description: str | None = Field(default=None, max_length=1000)
+    description: Description | None = None
 
 
 class EventTypeUpdate(Strict):
-    description: str | None = Field(default=None, max_length=1000)
+    description: Description | None = None
 
 
 class ApplicationCreate(Strict):
     name: Name
-    externalId: str | None = Field(default=None, min_length=1, max_length=255)
+    externalId: ExternalId | None = None
     metadata: Metadata | None = None
-    maxEndpoints: int | None = Field(default=None, ge=0)
+    maxEndpoints: Count | None = None
     showEventTypes: bool | None = None
 
 
@@ -76,12 +76,12 @@ class ApplicationUpdate(Strict):
 
     name: Name | None = None
     metadata: Metadata | None = None
-    maxEndpoints: int | None = Field(default=None, ge=0)
+    maxEndpoints: Count | None = None
     showEventTypes: bool | None = None
 
 
 class SubscribeBody(Strict):
-    eventTypeIds: list[str] = Field(min_length=1, max_length=100)
+    eventTypeIds: list[ResourceId] = Field(min_length=1, max_length=100)
 
 
 class EnvironmentCreate(Strict):
@@ -108,7 +108,7 @@ class RotateSecretBody(Strict):
 
 
 class RedriveBody(Strict):
-    since: datetime = Field(strict=False)
+    since: Instant
     statuses: list[Literal["failed", "dead_letter"]] = Field(
         default=["failed", "dead_letter"], min_length=1
     )
@@ -122,12 +122,12 @@ class _Query(BaseModel):
 
 class PageQuery(_Query):
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    offset: int = Field(default=0, ge=0)
+    offset: Count = 0
 
 
 class DeliveryListQuery(_Query):
-    limit: int = Field(default=50, ge=1)
-    cursor: str | None = Field(default=None, min_length=1, max_length=200)
+    limit: int = Field(default=50, ge=1, le=INT32_MAX)
+    cursor: Cursor | None = None
     status: Literal[DELIVERY_STATUSES] | None = None  # type: ignore[valid-type]
 
 

@@ -80,6 +80,8 @@ def search_deliveries(session: Session, workspace_id: str, found: DeliveryFilter
     stmt = select(Delivery).where(Delivery.workspace_id == workspace_id)
     if found.status:
         stmt = stmt.where(Delivery.status == found.status)
+    if found.query and "\x00" in found.query:
+        return []  # no id or key holds a NUL, and PostgreSQL would refuse to compare one
     if found.query:
         stmt = stmt.where(or_(Delivery.id == found.query, Delivery.idempotency_key == found.query))
     if found.endpoint_id:

@@ -34,10 +34,11 @@ def update_endpoint(
     change: EndpointUpdate,
     *,
     allow_private: bool,
+    allow_metadata: bool = False,
 ) -> Endpoint:
     endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
     if change.url is not None:
-        vet_url(change.url, allow_private=allow_private)
+        vet_url(change.url, allow_private=allow_private, allow_metadata=allow_metadata)
         endpoint.url = change.url
     if "description" in change.model_fields_set:
         endpoint.description = change.description

@@ -94,6 +94,7 @@ def create_endpoint(
     url: str,
     *,
     allow_private: bool,
+    allow_metadata: bool = False,
     environment_id: str | None = None,
     config: dict[str, Any] | None = None,
     auth: tuple[str, str] | None = None,
@@ -103,7 +104,7 @@ def create_endpoint(
     application_id: str | None = None,
 ) -> Endpoint:
     """Create an endpoint after vetting its URL (the sender vets it again at send time)."""
-    vet_url(url, allow_private=allow_private)
+    vet_url(url, allow_private=allow_private, allow_metadata=allow_metadata)
     if environment_id is None:
         env_id = default_environment(session, workspace_id).id
     else:
@@ -133,13 +134,13 @@ CREDENTIALS_IN_URL = (
 )
 
 
-def vet_url(url: str, *, allow_private: bool) -> None:
+def vet_url(url: str, *, allow_private: bool, allow_metadata: bool = False) -> None:
     """Refuse destinations the sender would refuse, with a 400 that names the field."""
     # A URL is shown in API answers, pages, logs and error messages; a password in it would be
     # too, so credentials go in the encrypted authPassword instead.
     if "@" in urlsplit(url).netloc:
         raise APIError(400, "invalid_request", CREDENTIALS_IN_URL)
     try:
-        check_destination(url, allow_private=allow_private)
+        check_destination(url, allow_private=allow_private, allow_metadata=allow_metadata)
     except DestinationRefused as exc:
         raise APIError(400, "invalid_request", f"url: {exc}") from exc

@@ -101,6 +101,7 @@ def add_endpoint() -> Response:
             url=str(spec.url),
             description=spec.description,
             allow_private=runtime().settings.allow_private_destinations,
+            allow_metadata=runtime().settings.allow_metadata_destinations,
         )
         portal.set_subscriptions(db, grant, created.id, _wanted_types())
     flash("Endpoint added.")
@@ -140,6 +141,7 @@ def edit_endpoint(endpoint_id: str) -> Response:
             endpoint_id,
             change,
             allow_private=runtime().settings.allow_private_destinations,
+            allow_metadata=runtime().settings.allow_metadata_destinations,
         )
         portal.set_subscriptions(db, grant, endpoint_id, _wanted_types())
     flash("Endpoint saved.")

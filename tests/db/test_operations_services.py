@@ -12,7 +12,7 @@ from app.db import utcnow
 from app.errors import APIError
 from app.ids import new_id
 from app.models import ApiKey, Attempt, Delivery
-from app.services import credentials, operations
+from app.services import credentials, dashboard, operations
 from app.services.auth import authenticate_api_key
 from app.services.ingest import IngestItem, ingest
 from app.services.workspaces import create_endpoint, create_workspace
@@ -97,3 +97,9 @@ def test_revoke_by_id_or_by_credential(sessions: sessionmaker[Session], kind: st
             authenticate_api_key(session, first)
     with sessions() as session, pytest.raises(APIError):
         credentials.issue(session, kind, "ws_missing", "us", None)
+
+
+def test_a_dashboard_search_with_a_nul_finds_nothing(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        workspace = create_workspace(session, "test", "us").workspace_id
+        assert dashboard.search_deliveries(session, workspace, status=None, query="a\x00b") == []

@@ -6,11 +6,14 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import trustme
 
+from app.config import DEFAULT_RETRY_SCHEDULE
+from app.retry import decide
 from app.sender import (
     EXCERPT_BYTES,
     DestinationRefused,
@@ -205,3 +208,83 @@ def test_an_attempt_sends_its_headers_and_no_cookie_a_receiver_set(local: Receiv
     assert [h["X-A"] for h in sent] == ["1", "2"]
     assert all(h["User-Agent"] == "hookrelay/0.1" for h in sent)
     assert all("Cookie" not in h for h in sent)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[::ffff:7f00:1]/hook",  # IPv4-mapped 127.0.0.1
+        "http://127.0.0.1:8999\\@example.com/",  # urllib3 connects to 127.0.0.1
+    ],
+)
+def test_transition_forms_and_parser_confusion_are_refused_when_saved(url: str) -> None:
+    with pytest.raises(DestinationRefused):
+        check_destination(url, allow_private=False)
+
+
+FULL_WIDTH = "http://\uff11\uff12\uff17.0.0.1/"  # full-width digits: no valid IDNA name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [FULL_WIDTH, "http://example.com:99999/", "http://example.com:-1/", "http://[::1/"],
+)
+def test_unparseable_urls_are_refused_even_with_private_destinations(url: str) -> None:
+    with pytest.raises(DestinationRefused, match="cannot be parsed"):
+        check_destination(url, allow_private=True)
+
+
+METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://2852039166/",  # decimal
+    "http://0xa9fea9fe/",  # hex
+    "http://0251.0376.0251.0376/",  # octal
+    "http://[::ffff:169.254.169.254]/",  # IPv4-mapped
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[2002:a9fe:a9fe::]/",  # 6to4
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64
+    "http://[fd00:ec2::254]/",
+]
+
+
+@pytest.mark.parametrize("url", METADATA_URLS)
+def test_metadata_addresses_are_refused_even_with_private_destinations(url: str) -> None:
+    with pytest.raises(DestinationRefused, match="metadata"):
+        check_destination(url, allow_private=True)
+    check_destination(url, allow_private=True, allow_metadata=True)
+
+
+@pytest.mark.parametrize("url", METADATA_URLS[:3])
+def test_metadata_addresses_are_refused_at_send_time(url: str) -> None:
+    result = Sender(allow_private=True).send(OutboundRequest(url, b"{}", timeout=0.5))
+    assert result.refused and "metadata" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        (FULL_WIDTH, {}),
+        ("http://127.0.0.1:99999/", {}),
+        ("http://127.0.0.1:9/", {"X-Bad": "a\r\nInjected: 1"}),
+        ("http://127.0.0.1:9/", {"": "empty name"}),
+    ],
+)
+def test_what_can_never_be_sent_fails_the_delivery_at_once(
+    url: str, headers: dict[str, str]
+) -> None:
+    result = Sender(allow_private=True).send(OutboundRequest(url, b"{}", headers))
+    assert result.refused and result.error
+    decision = decide(result, 1, DEFAULT_RETRY_SCHEDULE, datetime.now(UTC))
+    assert decision.status == "failed"
+
+
+def test_framing_headers_saved_before_vetting_are_not_sent(local: Receiver) -> None:
+    headers = {"Transfer-Encoding": "chunked", "host": "internal.example", "X-Kept": "1"}
+    result = Sender(allow_private=True).send(OutboundRequest(local.url("framing"), b"{}", headers))
+
+    assert result.status_code == 200
+    [sent] = [r.headers for r in local.received("framing")]
+    assert "Transfer-Encoding" not in sent and sent["Content-Length"] == "2"
+    assert sent["Host"].startswith("127.0.0.1") and sent["X-Kept"] == "1"

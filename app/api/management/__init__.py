@@ -39,8 +39,13 @@ def optional_json() -> Any:
     return read_json() if request.get_data(cache=True) else {}
 
 
-def allow_private() -> bool:
-    return runtime().settings.allow_private_destinations
+def destinations() -> dict[str, bool]:
+    """The keyword arguments that say which destination addresses may be saved."""
+    settings = runtime().settings
+    return {
+        "allow_private": settings.allow_private_destinations,
+        "allow_metadata": settings.allow_metadata_destinations,
+    }
 
 
 def register_routes() -> None:

@@ -7,6 +7,7 @@ codes of the route it names: there is no second implementation of any route.
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +32,7 @@ from app.schemas.batch import (
 # Set in the WSGI environ of every operation; a client cannot set environ keys.
 OPERATION = "hookrelay.batch_operation"
 CONCURRENCY = 4  # operations of one batch in flight at once
+log = logging.getLogger(__name__)
 
 
 @bp.post("/batch")
@@ -43,7 +45,7 @@ def run_batch(workspace_id: str) -> tuple[list[list[Any]], int]:
     if request.environ.get(OPERATION):
         raise invalid("a batch operation cannot call /batch")
     with workspace_session(workspace_id):
-        operations = parse_operations(read_json())
+        operations = parse_operations(read_json(whole=False))
     time.sleep(runtime().rate_limits().batch(workspace_id))  # the bucket's queue: wait for a token
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     caller = Caller(app, request.path.removesuffix("/batch"), request.headers, request.host_url)
@@ -59,6 +61,16 @@ class Caller:
         self.headers = {k: v for k, v in headers.items() if k in ("Authorization", "User-Agent")}
 
     def run(self, operation: Operation) -> list[Any]:
+        """One operation's `[sequence_number, status, body]`; its failure is its own."""
+        try:
+            return self._run(operation)
+        except UnicodeError:
+            return _invalid(operation[0], "the path and payload must be valid Unicode")
+        except Exception:
+            log.exception("batch operation failed")
+            return [operation[0], 500, error_body("internal_error", "internal error")]
+
+    def _run(self, operation: Operation) -> list[Any]:
         number, method, path = operation[:3]
         payload: Any = operation[3] if len(operation) > 3 else None
         version = operation[4].api_version if len(operation) > 4 else None  # type: ignore[misc]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from app.api.context import read_json
-from app.api.management import NO_CONTENT, allow_private, bp, optional_json, workspace_session
+from app.api.management import NO_CONTENT, bp, destinations, optional_json, workspace_session
 from app.api.spec import documented
 from app.db import utcnow
 from app.models import Endpoint
@@ -32,7 +32,7 @@ def endpoint_fields(spec: AppEndpointCreate) -> dict[str, Any]:
     """The keyword arguments of `create_endpoint` for a validated endpoint body."""
     auth = (spec.authUsername, spec.authPassword or "") if spec.authUsername else None
     return {
-        "allow_private": allow_private(),
+        **destinations(),
         "config": spec.config.model_dump(exclude_none=True) if spec.config else {},
         "auth": auth,
         "type_": spec.type,
@@ -80,7 +80,7 @@ def update(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         change = parse(EndpointUpdate, read_json())
         endpoint = endpoints.update_endpoint(
-            session, workspace_id, endpoint_id, change, allow_private=allow_private()
+            session, workspace_id, endpoint_id, change, **destinations()
         )
         return endpoint_json(endpoint), 200
 
@@ -134,9 +134,13 @@ def rotate_secret(workspace_id: str, endpoint_id: str) -> Body:
 def redrive(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(RedriveBody, read_json())
-        since = spec.since if spec.since.tzinfo else spec.since.replace(tzinfo=UTC)
         count = redelivery.redrive_endpoint(
-            session, workspace_id, endpoint_id, since=since, statuses=spec.statuses, now=utcnow()
+            session,
+            workspace_id,
+            endpoint_id,
+            since=spec.since,
+            statuses=spec.statuses,
+            now=utcnow(),
         )
     return {"redriven": count}, 202
 
