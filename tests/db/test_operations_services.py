@@ -102,4 +102,9 @@ def test_revoke_by_id_or_by_credential(sessions: sessionmaker[Session], kind: st
 def test_a_dashboard_search_with_a_nul_finds_nothing(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         workspace = create_workspace(session, "test", "us").workspace_id
-        assert dashboard.search_deliveries(session, workspace, status=None, query="a\x00b") == []
+        assert (
+            dashboard.search_deliveries(
+                session, workspace, dashboard.DeliveryFilter(query="a\x00b")
+            )
+            == []
+        )

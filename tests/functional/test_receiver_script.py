@@ -65,8 +65,9 @@ def test_concurrent_deliveries_of_several_endpoints_print_whole_verified_lines(
     count = 90
     with ThreadPoolExecutor(max_workers=15) as pool:
         statuses = list(pool.map(lambda n: _post(url, n, SECRETS[n % 3]), range(count)))
-    time.sleep(0.5)
-    lines = out.read_text().splitlines()[1:]
+    deadline = time.monotonic() + 10  # the last lines may still be on their way to the file
+    while len(lines := out.read_text().splitlines()[1:]) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     assert statuses == [200] * count
     assert len(lines) == count
