@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secrets-file", type=Path, help="one secret per line, read per delivery")
     args = parser.parse_args(argv)
     given = [*args.secret, *filter(None, [os.environ.get("WEBHOOK_SECRET")])]
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", args.port), handler(Secrets(given, args.secrets_file))
-    )
+    server = Server(("127.0.0.1", args.port), handler(Secrets(given, args.secrets_file)))
     say(f"receiving on http://127.0.0.1:{args.port}/")
     server.serve_forever()
 
