@@ -18,6 +18,7 @@ from kombu import Connection, Producer
 from kombu.utils.uuid import uuid
 
 from app.config import Settings
+from app.redis_broker import TRANSPORT
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "deliveries.deliver"
@@ -42,6 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         transport_options = {"ack_emulation": False}
     return {
         "broker_url": settings.broker_url,
+        # None: the URL's scheme picks kombu's transport.
+        "broker_transport": TRANSPORT if settings.broker_url.startswith("redis://") else None,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
