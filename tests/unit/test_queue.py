@@ -94,7 +94,8 @@ def test_single_sends_on_redis_share_one_client_and_arrive(
     settings = Settings.from_env(
         {"DATABASE_URL": "sqlite://", "BROKER_URL": REDIS_URL, "HOOKRELAY_QUEUE": queue_name}
     )
-    publisher = Publisher(make_celery(settings))
+    celery = make_celery(settings)
+    publisher = Publisher(celery)
     publisher.publish(["del_0"])  # the pooled producer and its channel exist from here on
     clients: list[object] = []
     real_init = redis.Redis.__init__
@@ -109,10 +110,26 @@ def test_single_sends_on_redis_share_one_client_and_arrive(
         built = len(clients)
         with Connection(REDIS_URL) as conn:
             queue = conn.SimpleQueue(queue_name)
-            bodies = [queue.get(timeout=1).decode()[0] for _ in range(6)]
+            messages = [queue.get(timeout=1) for _ in range(6)]
+            for message in messages:
+                message.ack()  # or closing the queue puts them back, through a client of its own
+            bodies = [message.decode()[0] for message in messages]
             queue.close()
     finally:
+        celery.close()
         delete_queue(REDIS_URL, queue_name)
 
     assert sent == 5 and built == 0
     assert sorted(bodies) == [[f"del_{n}"] for n in range(6)]
+
+
+def test_the_queue_is_declared_once_per_connection(celery: Celery) -> None:
+    publisher = Publisher(celery)
+    messages = published(lambda: [publisher.publish([f"del_{n}"]) for n in range(3)])
+
+    assert [bool(m["declare"]) for m in messages] == [True, False, False]
+    with celery.connection_for_write() as conn:
+        queue = conn.SimpleQueue(celery.conf.task_default_queue)
+        bodies = [queue.get(timeout=1).decode()[0] for _ in range(3)]
+        queue.close()
+    assert bodies == [[f"del_{n}"] for n in range(3)]
