@@ -72,7 +72,10 @@ def cell(runs: Runs, key: str) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.1f}"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    # Three significant figures below 10: CPU per item is a fraction of a millisecond.
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def ratio(results: Results, system: str, key: str) -> str:
