@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,24 +27,35 @@ if TYPE_CHECKING:
     from bench.systems import System
 
 Figures = dict[str, float]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def ingest(client: Client, batch_requests: int, singles: int, concurrency: int) -> Figures:
-    """Ingest only (no worker): batch items/s and single requests/s with their latencies.
+async def ingest(
+    client: Client, batch_requests: int, singles: int, concurrency: int, web: int
+) -> Figures:
+    """Ingest only (no worker): batch items/s and single requests/s with their latencies,
+    and the web processes' CPU per accepted item and request (`web`: their process group).
 
     A warm-up round first, so connection pools and lazy imports are not counted.
     """
     await closed_loop(client.batch, concurrency, concurrency, timeout=60)
     await closed_loop(client.single, concurrency * 2, concurrency, timeout=60)
+    cpu = group_cpu_seconds(web)
     batch = await closed_loop(client.batch, batch_requests, concurrency, timeout=300)
+    batch_cpu, cpu = group_cpu_seconds(web) - cpu, group_cpu_seconds(web)
     single = await closed_loop(client.single, singles, concurrency, timeout=300)
+    single_cpu = group_cpu_seconds(web) - cpu
     return {
         "batch_items_s": batch.rate("items"),
         "batch_p50_ms": batch.percentile(50),
         "batch_p99_ms": batch.percentile(99),
+        "batch_cpu_ms": batch_cpu / len(batch.ids) * 1000,
         "single_rps": single.rate(),
         "single_p50_ms": single.percentile(50),
         "single_p99_ms": single.percentile(99),
+        "single_cpu_ms": single_cpu / len(single.ids) * 1000,
+        # Requests one fully busy web core would accept at that cost.
+        "single_rps_core": len(single.ids) / single_cpu if single_cpu else 0.0,
     }
 
 
@@ -56,21 +68,26 @@ async def wait_arrivals(port: int, expected: int, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def end_to_end(client: Client, count: int, concurrency: int, port: int) -> Figures:
-    """`count` deliveries in 20-item batches until the receiver has every one."""
+async def end_to_end(
+    client: Client, count: int, concurrency: int, port: int, singles: bool = False
+) -> Figures:
+    """`count` deliveries in 20-item batches (or single sends) until the receiver has all."""
     await receiver_get(port, "/reset", "POST")
+    send, requests, name = (
+        (client.single, count, "e2e_single") if singles else (client.batch, count // 20, "e2e")
+    )
     start = time.perf_counter()
-    sent = await closed_loop(client.batch, count // 20, concurrency, timeout=600)
+    sent = await closed_loop(send, requests, concurrency, timeout=600)
     await wait_arrivals(port, len(sent.ids), timeout=max(60.0, count / 40))
     elapsed = time.perf_counter() - start
     await asyncio.sleep(1.0)  # let a late repeat arrive before counting duplicates
     stats = await receiver_get(port, "/stats")
     arrived = await receiver_get(port, "/arrivals")
     return {
-        "e2e_per_s": len(sent.ids) / elapsed,
-        "e2e_lost": float(len(set(sent.ids) - arrived.keys())),
-        "e2e_duplicates": float(stats["total"] - stats["unique"]),
-        "e2e_signed_share": stats["signed"] / stats["total"] if stats["total"] else 0.0,
+        f"{name}_per_s": len(sent.ids) / elapsed,
+        f"{name}_lost": float(len(set(sent.ids) - arrived.keys())),
+        f"{name}_duplicates": float(stats["total"] - stats["unique"]),
+        f"{name}_signed_share": stats["signed"] / stats["total"] if stats["total"] else 0.0,
     }
 
 
@@ -180,22 +197,40 @@ def settle(stack: Stack) -> None:
         conn.execute("CHECKPOINT")
 
 
-def process_rss_mb(root_pid: int) -> float:
-    """Largest resident set among the processes of one process group (a Procfile process)."""
-    largest = 0
+def _group_files(group: int, name: str) -> Iterator[str]:
+    """`/proc/<pid>/<name>` of every live process of one process group (a Procfile process)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) != root_pid:
+            if os.getpgid(int(entry.name)) != group:
                 continue
-            status = (entry / "status").read_text()
+            yield (entry / name).read_text()
         except (OSError, ProcessLookupError):
             continue
+
+
+def process_rss_mb(root_pid: int) -> float:
+    """Largest resident set among the processes of one process group (a Procfile process)."""
+    largest = 0
+    for status in _group_files(root_pid, "status"):
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 largest = max(largest, int(line.split()[1]))
     return largest / 1024
+
+
+def group_cpu_seconds(group: int) -> float:
+    """User + system CPU used so far by the live processes of one process group.
+
+    Counted over a fixed amount of work, this is what the work cost the group, whatever else
+    runs on the machine (rates and latencies are not).
+    """
+    ticks = 0
+    for stat in _group_files(group, "stat"):
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
 
 
 async def backlog_memory(

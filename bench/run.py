@@ -38,6 +38,7 @@ from tests.support.stack import Stack, free_port
 class Sizes:
     runs: int = 3
     e2e: int = 10_000
+    e2e_singles: int = 4_000
     batch_requests: int = 200  # of 20 items
     singles: int = 1_000
     concurrency: int = 16
@@ -55,9 +56,9 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    1, 2_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000, 2_000, 50.0, 10.0
+    1, 2_000, 1_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000, 2_000, 50.0, 10.0
 )
-SMOKE = Sizes(1, 200, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
+SMOKE = Sizes(1, 200, 50, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
 
 
 class Receiver:
@@ -90,15 +91,19 @@ def _start(system: System, workdir: Path, receiver: Receiver) -> tuple[Stack, Cl
 
 
 async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
-    """Ingest with the worker stopped, then end to end and latency with one worker."""
+    """Ingest with the worker stopped, then end to end (batches, then single sends) and
+    latency with the workers started."""
     stack, client = _start(system, workdir, receiver)
     try:
         figures = await phases.ingest(
-            client, sizes.batch_requests, sizes.singles, sizes.concurrency
+            client, sizes.batch_requests, sizes.singles, sizes.concurrency, stack.procs["web"].pid
         )
         system.discard_backlog(stack)
         system.start_workers(stack)
         figures |= await phases.end_to_end(client, sizes.e2e, sizes.concurrency, receiver.port)
+        figures |= await phases.end_to_end(
+            client, sizes.e2e_singles, sizes.concurrency, receiver.port, singles=True
+        )
         figures |= await phases.latency(client, sizes.rate, sizes.rate_seconds, receiver.port)
         return figures
     finally:
@@ -128,7 +133,11 @@ async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path
         for _ in range(sizes.runs):
             for label, (stack, client) in stacks.items():
                 figures = await phases.ingest(
-                    client, sizes.batch_requests, sizes.singles, sizes.concurrency
+                    client,
+                    sizes.batch_requests,
+                    sizes.singles,
+                    sizes.concurrency,
+                    stack.procs["web"].pid,
                 )
                 system.discard_backlog(stack)
                 figures |= await phases.reads(client, stack, ids[label] * 10, sizes.concurrency)

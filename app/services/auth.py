@@ -57,14 +57,23 @@ _KEY = select(
     _keys.c.token_hash,
     _keys.c.revoked_at,
 ).where(_keys.c.token_hash == bindparam("b_hash"))
-_KEY_WITH_ENDPOINTS = _KEY.add_columns(_endpoints.c.id.label("endpoint_id")).outerjoin(
-    _endpoints,
-    and_(
-        _endpoints.c.id.in_(bindparam("b_endpoints", expanding=True)),
-        _endpoints.c.workspace_id == _keys.c.workspace_id,
-        _endpoints.c.environment_id == _keys.c.environment_id,
-    ),
-)
+
+
+def _with_endpoints(match: Any) -> Any:
+    return _KEY.add_columns(_endpoints.c.id.label("endpoint_id")).outerjoin(
+        _endpoints,
+        and_(
+            match,
+            _endpoints.c.workspace_id == _keys.c.workspace_id,
+            _endpoints.c.environment_id == _keys.c.environment_id,
+        ),
+    )
+
+
+_KEY_WITH_ENDPOINTS = _with_endpoints(_endpoints.c.id.in_(bindparam("b_endpoints", expanding=True)))
+# A single send's one endpoint: an expanding IN is rendered anew on every execution, which
+# cost about as much CPU as the rest of the query's preparation.
+_KEY_WITH_ENDPOINT = _with_endpoints(_endpoints.c.id == bindparam("b_endpoint"))
 
 
 def authenticate_for_endpoints(
@@ -76,10 +85,12 @@ def authenticate_for_endpoints(
     if not token.startswith("nhk_"):
         raise APIError(401, "unauthorized", UNAUTHORIZED)
     params: dict[str, Any] = {"b_hash": hash_token(token)}
-    if endpoint_ids:
-        params["b_endpoints"] = list(endpoint_ids)
-    conn = session.connection()
-    rows = conn.execute(_KEY_WITH_ENDPOINTS if endpoint_ids else _KEY, params).all()
+    statement = _KEY
+    if len(endpoint_ids) == 1:
+        statement, params["b_endpoint"] = _KEY_WITH_ENDPOINT, next(iter(endpoint_ids))
+    elif endpoint_ids:
+        statement, params["b_endpoints"] = _KEY_WITH_ENDPOINTS, list(endpoint_ids)
+    rows = session.connection().execute(statement, params).all()
     key = rows[0] if rows else None
     # The lookup is by hash; the constant-time compare guards against a lookup that ever
     # matched loosely (collation, truncation) handing out a key for a different token.

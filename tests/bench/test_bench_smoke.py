@@ -24,12 +24,17 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
 
     for system in ("naive", "hookrelay"):
         [run] = results.runs[system]
-        assert run["e2e_lost"] == 0, system
+        assert run["e2e_lost"] == 0 and run["e2e_single_lost"] == 0, system
         assert run["latency_lost"] == 0, system
         assert run["e2e_per_s"] > 0 and run["batch_items_s"] > 0 and run["single_rps"] > 0
+        assert run["e2e_single_per_s"] > 0, system
+        # Web CPU per accepted request and item, from the web processes' own counters.
+        assert run["single_cpu_ms"] > 0 and run["batch_cpu_ms"] > 0, system
+        assert run["single_rps_core"] == pytest.approx(1000 / run["single_cpu_ms"]), system
     # Each column measured the system it names: the naive app does not sign, hookrelay always does.
-    assert results.runs["naive"][0]["e2e_signed_share"] == 0.0
-    assert results.runs["hookrelay"][0]["e2e_signed_share"] == 1.0
+    for share in ("e2e_signed_share", "e2e_single_signed_share"):
+        assert results.runs["naive"][0][share] == 0.0
+        assert results.runs["hookrelay"][0][share] == 1.0
     for phase in ("empty", "full"):
         assert results.growth[phase] and all(r["pass_ms"] > 0 for r in results.growth[phase])
     assert results.growth["memory"][0]["worker_rss_mb"] > 0

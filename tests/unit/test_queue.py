@@ -6,9 +6,14 @@ import uuid
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery, signals
+from kombu import Connection
 
-from app.queue import DELIVER_TASK, Publisher
+from app.config import Settings
+from app.queue import DELIVER_TASK, Publisher, make_celery
+from tests.support.services import REDIS_URL, need
+from tests.support.stack import delete_queue
 
 # Fresh per message; everything else must match send_task's message field for field.
 PER_MESSAGE = {"id", "root_id"}
@@ -79,3 +84,52 @@ def test_a_batch_declares_the_queue_once_and_sends_every_message(celery: Celery)
         bodies = [queue.get(timeout=1).decode()[0] for _ in range(5)]
         queue.close()
     assert bodies == [[f"del_{n}"] for n in range(5)]
+
+
+def test_single_sends_on_redis_share_one_client_and_arrive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    need("redis")
+    queue_name = f"hookrelay-test-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite://", "BROKER_URL": REDIS_URL, "HOOKRELAY_QUEUE": queue_name}
+    )
+    celery = make_celery(settings)
+    publisher = Publisher(celery)
+    publisher.publish(["del_0"])  # the pooled producer and its channel exist from here on
+    clients: list[object] = []
+    real_init = redis.Redis.__init__
+
+    def count(client: redis.Redis, *args: Any, **kwargs: Any) -> None:
+        clients.append(client)
+        real_init(client, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", count)
+    try:
+        sent = sum(publisher.publish([f"del_{n}"]) for n in range(1, 6))
+        built = len(clients)
+        with Connection(REDIS_URL) as conn:
+            queue = conn.SimpleQueue(queue_name)
+            messages = [queue.get(timeout=1) for _ in range(6)]
+            for message in messages:
+                message.ack()  # or closing the queue puts them back, through a client of its own
+            bodies = [message.decode()[0] for message in messages]
+            queue.close()
+    finally:
+        celery.close()
+        delete_queue(REDIS_URL, queue_name)
+
+    assert sent == 5 and built == 0
+    assert sorted(bodies) == [[f"del_{n}"] for n in range(6)]
+
+
+def test_the_queue_is_declared_once_per_connection(celery: Celery) -> None:
+    publisher = Publisher(celery)
+    messages = published(lambda: [publisher.publish([f"del_{n}"]) for n in range(3)])
+
+    assert [bool(m["declare"]) for m in messages] == [True, False, False]
+    with celery.connection_for_write() as conn:
+        queue = conn.SimpleQueue(celery.conf.task_default_queue)
+        bodies = [queue.get(timeout=1).decode()[0] for _ in range(3)]
+        queue.close()
+    assert bodies == [[f"del_{n}"] for n in range(3)]

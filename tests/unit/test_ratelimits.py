@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from app.config import Settings
 from app.errors import APIError
-from app.ratelimits import RateLimits
+from app.ratelimits import SWEEP_EVERY, RateLimits
 
 
 def _limits(**env: str) -> RateLimits:
@@ -63,3 +66,36 @@ def test_a_refused_batch_says_when_its_token_comes() -> None:
     assert limits.batch("ws_a") == 0
 
     assert refused.status == 429 and refused.headers["Retry-After"] == "4"
+
+
+def test_the_in_process_store_starts_no_thread_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limits = _limits(HOOKRELAY_INGEST_LIMIT="1000/second", HOOKRELAY_INGEST_KEY_LIMIT="")
+    limits.ingest("ws_a", "key_1")
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    for _ in range(20):
+        time.sleep(0.015)  # longer than the 10 ms after which limits' own sweep thread ends
+        limits.ingest("ws_a", "key_1")
+
+    assert started == []
+
+
+def test_the_in_process_store_still_forgets_expired_windows() -> None:
+    limits = _limits(HOOKRELAY_INGEST_LIMIT="2/second", HOOKRELAY_INGEST_KEY_LIMIT="")
+    limits.ingest("ws_a", "key_1")
+    limits.ingest("ws_a", "key_1")
+    _refused(limits.ingest, "ws_a", "key_1")
+    time.sleep(SWEEP_EVERY + 0.1)
+    limits.ingest("ws_b", "key_2")  # any request sweeps once the interval has passed
+
+    events = limits._windows.storage.events  # type: ignore[attr-defined]
+    assert [events[key] for key in events if "ws_a" in key] == [[]]
+    limits.ingest("ws_a", "key_1")  # and the window has moved on
