@@ -24,13 +24,21 @@ def retry_delivery(
 ) -> Delivery:
     """Make a finished delivery due now; the caller publishes it after the commit.
 
-    It gets one more attempt: the retry schedule is not restarted.
+    It gets one more attempt: the retry schedule is not restarted. It is marked as the
+    operator's: its claim passes an open circuit or a pause (it is the probe), though not
+    the endpoint's concurrency cap.
     """
     delivery = owned(session, Delivery, workspace_id, delivery_id, "Delivery")
     updated = session.execute(
         deliveries.update()
         .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(FINAL_STATUSES))
-        .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=now, updated_at=now)
+        .values(
+            status="scheduled_retry",
+            next_attempt_at=now,
+            enqueued_at=now,
+            operator_retry=True,
+            updated_at=now,
+        )
     )
     if not updated.rowcount:  # type: ignore[attr-defined]
         raise APIError(409, "conflict", f"delivery is {delivery.status}, not finished")

@@ -285,6 +285,12 @@ def build(
         "HOOKRELAY_SECRET_KEY": f"test-{uuid.uuid4().hex}",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
+        # A breaker that opens and cools down within a test; the cap stays above the
+        # 2 x 8 worker threads, so only the tests that set one per endpoint meet it.
+        "HOOKRELAY_CIRCUIT_FAILURES": "5",
+        "HOOKRELAY_CIRCUIT_COOLDOWN": "1",
+        "HOOKRELAY_CIRCUIT_COOLDOWN_MAX": "4",
+        "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT": "32",
         **overrides,
     }
     for key in ("DATABASE_URL", "BROKER_URL"):
