@@ -67,8 +67,10 @@ class Outcome:
 # Built once: constructing these per call cost more CPU than executing them.
 _NOW = bindparam("b_now", type_=UTCDateTime())
 _IDS = bindparam("b_ids", expanding=True)
+# Written without IN so that the deferrals can run it as one executemany.
+_WAITING = or_(*(deliveries.c.status == status for status in WAITING_STATUSES))
 _CLAIMABLE = or_(
-    and_(deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= _NOW),
+    and_(_WAITING, deliveries.c.next_attempt_at <= _NOW),
     and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at < _NOW),
 )
 _CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
