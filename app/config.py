@@ -128,9 +128,13 @@ class Settings:
     circuit_cooldown: float = 30.0
     circuit_cooldown_max: float = 1800.0
     disable_after: float = 5 * 86400.0
-    retry_queue: bool = True
     secret_key: str | None = field(default=None, repr=False)
     encryption_keys: tuple[str, ...] = ()
+
+    @property
+    def retry_queue_name(self) -> str:
+        """The second lane: retries, so first attempts never wait behind a storm of them."""
+        return f"{self.queue_name}.retries"
 
     @property
     def embedded(self) -> bool:
@@ -189,7 +193,6 @@ class Settings:
             circuit_cooldown=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN", 30.0),
             circuit_cooldown_max=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN_MAX", 1800.0),
             disable_after=_positive(env, "HOOKRELAY_DISABLE_AFTER", 5 * 86400.0),
-            retry_queue=_bool(env.get("HOOKRELAY_RETRY_QUEUE"), default=True),
             secret_key=env.get("HOOKRELAY_SECRET_KEY") or env.get("SECRET_KEY") or None,
             encryption_keys=tuple(
                 key.strip()

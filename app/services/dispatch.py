@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
@@ -13,6 +14,25 @@ deliveries = Delivery.__table__
 
 
 def take_due(session: Session, now: datetime, requeue_after: float, limit: int = 500) -> list[str]:
+    """The ids `take_due_lanes` takes, in one list."""
+    lanes = take_due_lanes(session, now, requeue_after, limit)
+    return lanes.first + lanes.retries
+
+
+@dataclass
+class Lanes:
+    """What a pass takes, split by lane: never attempted, and attempted before."""
+
+    first: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.retries)
+
+
+def take_due_lanes(
+    session: Session, now: datetime, requeue_after: float, limit: int = 500
+) -> Lanes:
     """Select deliveries to (re)enqueue and stamp them, so one is not published every pass.
 
     Due: waiting with `next_attempt_at` passed and not published within `requeue_after`
@@ -35,17 +55,24 @@ def take_due(session: Session, now: datetime, requeue_after: float, limit: int =
     orphaned = and_(
         deliveries.c.status == "delivering", deliveries.c.lease_expires_at < now, not_recent
     )
-    ids: list[str] = []
+    lanes = Lanes()
     for condition, order in (
         (due, deliveries.c.next_attempt_at),
         (orphaned, deliveries.c.lease_expires_at),
     ):
-        stmt = select(deliveries.c.id).where(condition).order_by(order).limit(limit - len(ids))
+        stmt = (
+            select(deliveries.c.id, deliveries.c.attempts)
+            .where(condition)
+            .order_by(order)
+            .limit(limit - len(lanes))
+        )
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        ids.extend(session.scalars(stmt))
-        if len(ids) >= limit:
+        for row in session.execute(stmt):
+            (lanes.retries if row.attempts else lanes.first).append(row.id)
+        if len(lanes) >= limit:
             break
+    ids = lanes.first + lanes.retries
     if ids:
         session.execute(deliveries.update().where(deliveries.c.id.in_(ids)).values(enqueued_at=now))
-    return ids
+    return lanes

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from app.db import utcnow
+from app.ids import new_id
 from app.models import Attempt, Delivery
 from tests.support.receiver import Receiver
 from tests.support.stack import Stack, Tenant
@@ -212,3 +214,35 @@ def test_hanging_endpoint_does_not_hold_up_a_healthy_one(stack: Stack, receiver:
     bound = 10 if stack.name == "sqlite" else 3
     assert max(r.at for r in got) - sent_at < bound, max(r.at for r in got) - sent_at
     _wait_all(stack, ids, "delivered", timeout=10)
+
+
+def test_first_attempts_do_not_wait_behind_a_storm_of_retries(
+    stack: Stack, receiver: Receiver
+) -> None:
+    tenant = stack.tenant()
+    slow, fresh = _name(), _name()
+    stormy = _create(stack, tenant, receiver.url(slow, sleep=0.5), maxInFlight=100)
+    good = _create(stack, tenant, receiver.url(fresh))
+    now = utcnow()
+    with stack.sessions.begin() as session:  # 300 retries due at once: 10 s of 16 threads
+        session.add_all(
+            Delivery(
+                id=new_id("del"),
+                workspace_id=tenant.workspace_id,
+                environment_id=tenant.environment_id,
+                endpoint_id=stormy["id"],
+                idempotency_key=uuid.uuid4().hex,
+                payload="{}",
+                status="scheduled_retry",
+                attempts=1,
+                next_attempt_at=now,
+            )
+            for _ in range(300)
+        )
+    receiver.wait_for(slow, 16)
+
+    sent_at = time.time()
+    _send(stack, tenant, good["id"], 5)
+    got = receiver.wait_for(fresh, 5, timeout=30)
+
+    assert max(r.at for r in got) - sent_at < 4, max(r.at for r in got) - sent_at

@@ -176,6 +176,7 @@ class Stack:
         broker = self.env.get("BROKER_URL", "")
         if broker.startswith(("redis", "amqp")):
             delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
+            delete_queue(broker, self.settings.retry_queue_name)
         if self.pg_database:
             with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
