@@ -247,14 +247,14 @@ def observe(
 # SQL -----------------------------------------------------------------------------------------
 
 _NOW = bindparam("b_now", type_=UTCDateTime())
-# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
-# whose immediate transactions are serialized already.
-_LOCKED_STATES = (
+_STATES = (
     select(*(endpoints.c[name] for name in STATE_COLUMNS))
     .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(endpoints.c.id)
-    .with_for_update(key_share=True)
 )
+# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
+# whose immediate transactions are serialized already.
+_LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
     .where(
@@ -275,10 +275,38 @@ _RELEASED = {
 }
 
 
-def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
-    """Lock the endpoints' rows in id order (the same order in claim and record) and read them."""
-    ids = sorted(set(endpoint_ids))
-    return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
+def read_states(
+    session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
+) -> dict[str, Any]:
+    """The endpoints' state for a record, locked only where the outcomes may change it.
+
+    An endpoint in good health whose attempts all got an answer stays as it is, so the
+    record of a healthy group takes no endpoint lock and records run side by side. The
+    others are locked in id order (the claim's order) before any delivery row is.
+    """
+    ids = sorted(results)
+    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
+    troubled = [
+        endpoint_id
+        for endpoint_id, state in states.items()
+        if not _healthy(state) or any(_may_change(result) for result, _at in results[endpoint_id])
+    ]
+    if troubled:
+        states.update({row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": troubled})})
+    return states
+
+
+def _healthy(state: Any) -> bool:
+    return (
+        state.circuit_state == "closed"
+        and not state.consecutive_failures
+        and state.failing_since is None
+        and state.paused_until is None
+    )
+
+
+def _may_change(result: AttemptResult) -> bool:
+    return is_failure(result) or result.status_code in (429, 503)
 
 
 def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:
@@ -347,9 +375,10 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
         .order_by(deliveries.c.parked_at)
         .limit(change.wake)
     )
+    # Re-checked on the row: of two records waking at once, each wakes different ones.
     woken = session.execute(
         deliveries.update()
-        .where(deliveries.c.id.in_(oldest.scalar_subquery()))
+        .where(deliveries.c.id.in_(oldest.scalar_subquery()), deliveries.c.parked_at.isnot(None))
         .values(parked_at=None, enqueued_at=now)
         .returning(deliveries.c.id)
     )

@@ -250,7 +250,10 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     being deleted or re-leased until commit, so what is read here holds until then. Every
     attempt that happened also counts for its endpoint's circuit and frees its slot.
     """
-    states = endpoint_health.lock_states(session, [o.claim.endpoint.id for o in outcomes])
+    results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
+    for o in outcomes:
+        results[o.claim.endpoint.id].append((o.result, o.at))
+    states = endpoint_health.read_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
     current = session.execute(_LEASES, {"b_ids": ids}).all()
     owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}
@@ -266,10 +269,10 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     if gone:
         session.execute(_DISABLE, [{"b_id": o.claim.endpoint.id, "b_now": o.at} for o in gone])
     recorded = Recorded(holds)
-    results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
+    seen_by_endpoint: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
     for o in kept:
-        results[o.claim.endpoint.id].append((o.result, o.at))
-    for endpoint_id, seen in sorted(results.items()):
+        seen_by_endpoint[o.claim.endpoint.id].append((o.result, o.at))
+    for endpoint_id, seen in sorted(seen_by_endpoint.items()):
         if endpoint_id in states:
             change = endpoint_health.observe(states[endpoint_id], seen, policy)
             recorded.woken += endpoint_health.apply_change(session, change, seen[-1][1])
