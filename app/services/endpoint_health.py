@@ -247,14 +247,14 @@ def observe(
 # SQL -----------------------------------------------------------------------------------------
 
 _NOW = bindparam("b_now", type_=UTCDateTime())
-_STATES = (
+# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
+# whose immediate transactions are serialized already.
+_LOCKED_STATES = (
     select(*(endpoints.c[name] for name in STATE_COLUMNS))
     .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(endpoints.c.id)
+    .with_for_update(key_share=True)
 )
-# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
-# whose immediate transactions are serialized already.
-_LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
     .where(
@@ -275,38 +275,17 @@ _RELEASED = {
 }
 
 
-def read_states(
-    session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
-) -> dict[str, Any]:
-    """The endpoints' state for a record, locked only where the outcomes may change it.
+def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
+    """Lock the endpoints' rows in id order (the same order in claim and record) and read them.
 
-    An endpoint in good health whose attempts all got an answer stays as it is, so the
-    record of a healthy group takes no endpoint lock and records run side by side. The
-    others are locked in id order (the claim's order) before any delivery row is.
+    The record takes the lock even when nothing about the endpoint changes: a claim that
+    parks a delivery because this record's attempt still counted as in flight must commit
+    either before the record looks for parked deliveries to wake, or after it frees the
+    slot; without the lock both can miss each other and the delivery waits for the
+    scheduler's safety net.
     """
-    ids = sorted(results)
-    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
-    troubled = [
-        endpoint_id
-        for endpoint_id, state in states.items()
-        if not _healthy(state) or any(_may_change(result) for result, _at in results[endpoint_id])
-    ]
-    if troubled:
-        states.update({row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": troubled})})
-    return states
-
-
-def _healthy(state: Any) -> bool:
-    return (
-        state.circuit_state == "closed"
-        and not state.consecutive_failures
-        and state.failing_since is None
-        and state.paused_until is None
-    )
-
-
-def _may_change(result: AttemptResult) -> bool:
-    return is_failure(result) or result.status_code in (429, 503)
+    ids = sorted(set(endpoint_ids))
+    return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
 
 
 def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:
