@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
 from app.queue import Publisher, make_celery
 from app.services.dispatch import take_due_lanes
+from app.services.endpoint_health import Policy, wake_stranded
 from app.services.operations import purge
 
 log = logging.getLogger("hookrelay.scheduler")
@@ -31,7 +32,8 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
     """Enqueue everything due now, in batches; return how many were handed to the queue.
 
     Deliveries attempted before go to the retry lane, the others (lost publishes, parked
-    ones past the safety net) to the first-attempt lane.
+    ones past the safety net) to the first-attempt lane. Then parked deliveries of
+    endpoints with free slots are woken, in case a wake-up was missed.
     """
     total = 0
     while True:
@@ -40,7 +42,10 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
         total += publisher.publish(lanes.first)
         total += publisher.publish(lanes.retries, queue=settings.retry_queue_name)
         if len(lanes) < BATCH:
-            return total
+            break
+    with sessions.begin() as session:
+        woken = wake_stranded(session, Policy.from_settings(settings), utcnow())
+    return total + publisher.publish(woken)
 
 
 def main() -> None:

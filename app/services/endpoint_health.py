@@ -247,14 +247,14 @@ def observe(
 # SQL -----------------------------------------------------------------------------------------
 
 _NOW = bindparam("b_now", type_=UTCDateTime())
-# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
-# whose immediate transactions are serialized already.
-_LOCKED_STATES = (
+_STATES = (
     select(*(endpoints.c[name] for name in STATE_COLUMNS))
     .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(endpoints.c.id)
-    .with_for_update(key_share=True)
 )
+# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
+# whose immediate transactions are serialized already.
+_LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
     .where(
@@ -276,16 +276,76 @@ _RELEASED = {
 
 
 def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
-    """Lock the endpoints' rows in id order (the same order in claim and record) and read them.
-
-    The record takes the lock even when nothing about the endpoint changes: a claim that
-    parks a delivery because this record's attempt still counted as in flight must commit
-    either before the record looks for parked deliveries to wake, or after it frees the
-    slot; without the lock both can miss each other and the delivery waits for the
-    scheduler's safety net.
-    """
+    """Lock the endpoints' rows in id order (the same order in claim and record) and read them."""
     ids = sorted(set(endpoint_ids))
     return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
+
+
+def record_states(
+    session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
+) -> dict[str, Any]:
+    """The endpoints' state for a record, locked only where the outcomes may change it.
+
+    An endpoint in good health whose attempts all got an answer stays as it is, so the
+    record of a healthy group takes no endpoint lock and the records of one busy endpoint
+    run side by side instead of one after another. The others are locked in id order (the
+    claim's order) before any delivery row is. Unlocked, a claim that parks a delivery while
+    this record frees its slot can miss this record's wake-up; `wake_stranded`, run by the
+    scheduler every pass, wakes such a delivery.
+    """
+    ids = sorted(results)
+    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
+    troubled = [
+        endpoint_id
+        for endpoint_id, state in states.items()
+        if not _healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
+    ]
+    if troubled:
+        states.update(lock_states(session, troubled))
+    return states
+
+
+def _healthy(state: Any) -> bool:
+    return (
+        state.circuit_state == "closed"
+        and not state.consecutive_failures
+        and state.failing_since is None
+        and state.paused_until is None
+    )
+
+
+def _may_change(result: AttemptResult) -> bool:
+    return is_failure(result) or result.status_code in (429, 503)
+
+
+_PARKED_ENDPOINTS = (
+    select(deliveries.c.endpoint_id)
+    .where(deliveries.c.parked_at.isnot(None))
+    .distinct()
+    .limit(bindparam("b_limit"))
+)
+
+
+def wake_stranded(session: Executor, policy: Policy, now: datetime, limit: int = 100) -> list[str]:
+    """Wake parked deliveries of endpoints that have free slots now; return their ids.
+
+    A parked delivery waits for a record of its endpoint to wake it; this catches one whose
+    wake-up was missed (see `record_states`) within a scheduler pass.
+    """
+    parked = list(session.scalars(_PARKED_ENDPOINTS, {"b_limit": limit}))
+    if not parked:
+        return []
+    states = lock_states(session, parked)
+    counts = in_flight(session, parked, now)
+    woken: list[str] = []
+    for endpoint_id, state in states.items():
+        if _blocked_until(state, now) is not None:
+            continue
+        cap = 1 if state.circuit_state != "closed" else state.max_in_flight or policy.max_in_flight
+        free = cap - counts.get(endpoint_id, 0)
+        if free > 0:
+            woken += apply_change(session, Change(endpoint_id, wake=free), now)
+    return woken
 
 
 def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:

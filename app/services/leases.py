@@ -250,7 +250,10 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     being deleted or re-leased until commit, so what is read here holds until then. Every
     attempt that happened also counts for its endpoint's circuit and frees its slot.
     """
-    states = endpoint_health.lock_states(session, [o.claim.endpoint.id for o in outcomes])
+    results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
+    for o in outcomes:
+        results[o.claim.endpoint.id].append((o.result, o.at))
+    states = endpoint_health.record_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
     current = session.execute(_LEASES, {"b_ids": ids}).all()
     owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}

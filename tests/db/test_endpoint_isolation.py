@@ -17,7 +17,7 @@ from app.models import ApiKey, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
 from app.services import leases
 from app.services.dispatch import take_due
-from app.services.endpoint_health import Policy
+from app.services.endpoint_health import Policy, wake_stranded
 from app.services.ingest import IngestItem, ingest
 from app.services.leases import Claim, Outcome
 from app.services.redelivery import retry_delivery
@@ -244,3 +244,21 @@ def test_a_success_resets_the_sustained_failure_clock(sessions: sessionmaker[Ses
     _record(sessions, list(_claim(sessions, ids[1:], start).values()), OK, start)
     assert _row(sessions, Endpoint, endpoint_id).failing_since is None
     assert Decision  # imported for the type of the outcomes
+
+
+def test_the_scheduler_wakes_a_parked_delivery_whose_slot_is_free(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions, max_in_flight=1)
+    first, second = _deliveries(sessions, key, endpoint_id, 2)
+    now = utcnow()
+    claims = _claim(sessions, [first, second], now)
+    assert list(claims) == [first]
+    with sessions.begin() as session:  # the slot is taken: nothing to wake yet
+        assert wake_stranded(session, POLICY, now) == []
+    with sessions.begin() as session:  # the attempt ends without waking (a missed wake-up)
+        session.execute(update(Delivery).where(Delivery.id == first).values(status="delivered"))
+
+    with sessions.begin() as session:
+        assert wake_stranded(session, POLICY, now) == [second]
+    assert _row(sessions, Delivery, second).parked_at is None
