@@ -123,7 +123,7 @@ class Settings:
     retention_days: float = 30.0
     purge_interval: float = 3600.0
     worker_metrics_port: int = 0
-    endpoint_max_in_flight: int = 16
+    endpoint_max_in_flight: int = 32
     circuit_failures: int = 10
     circuit_cooldown: float = 30.0
     circuit_cooldown_max: float = 1800.0
@@ -188,7 +188,7 @@ class Settings:
             retention_days=_positive(env, "HOOKRELAY_RETENTION_DAYS", 30.0),
             purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
             worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
-            endpoint_max_in_flight=_bounded_int(env, "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT", 16),
+            endpoint_max_in_flight=_bounded_int(env, "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT", 32),
             circuit_failures=_bounded_int(env, "HOOKRELAY_CIRCUIT_FAILURES", 10),
             circuit_cooldown=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN", 30.0),
             circuit_cooldown_max=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN_MAX", 1800.0),

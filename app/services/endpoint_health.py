@@ -40,7 +40,7 @@ RATE_BURST_SECONDS = 1.0  # a rate-limited endpoint may get up to one second's w
 class Policy:
     """The server-wide isolation settings (each endpoint may override the cap and the rate)."""
 
-    max_in_flight: int = 16
+    max_in_flight: int = 32
     circuit_failures: int = 10
     circuit_cooldown: float = 30.0
     circuit_cooldown_max: float = 1800.0
