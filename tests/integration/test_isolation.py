@@ -224,7 +224,7 @@ def test_first_attempts_do_not_wait_behind_a_storm_of_retries(
     stormy = _create(stack, tenant, receiver.url(slow, sleep=0.5), maxInFlight=100)
     good = _create(stack, tenant, receiver.url(fresh))
     now = utcnow()
-    with stack.sessions.begin() as session:  # 300 retries due at once: 10 s of 16 threads
+    with stack.sessions.begin() as session:  # 400 retries due at once: 12.5 s of 16 threads
         session.add_all(
             Delivery(
                 id=new_id("del"),
@@ -237,7 +237,7 @@ def test_first_attempts_do_not_wait_behind_a_storm_of_retries(
                 attempts=1,
                 next_attempt_at=now,
             )
-            for _ in range(300)
+            for _ in range(400)
         )
     receiver.wait_for(slow, 16)
 
@@ -245,4 +245,6 @@ def test_first_attempts_do_not_wait_behind_a_storm_of_retries(
     _send(stack, tenant, good["id"], 5)
     got = receiver.wait_for(fresh, 5, timeout=30)
 
-    assert max(r.at for r in got) - sent_at < 4, max(r.at for r in got) - sent_at
+    # The SQLite broker polls each queue in turn, one message per query.
+    bound = 8 if stack.name == "sqlite" else 4
+    assert max(r.at for r in got) - sent_at < bound, max(r.at for r in got) - sent_at
