@@ -99,6 +99,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _bounded_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, default)
+    if value != int(value) or not 1 <= value <= 1000:
+        raise ConfigError(f"{name} must be a whole number from 1 to 1000")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration of one hookrelay process."""
@@ -129,6 +136,11 @@ class Settings:
     retention_days: float = 30.0
     purge_interval: float = 3600.0
     worker_metrics_port: int = 0
+    endpoint_max_in_flight: int = 32
+    circuit_failures: int = 10
+    circuit_cooldown: float = 30.0
+    circuit_cooldown_max: float = 1800.0
+    disable_after: float = 5 * 86400.0
     secret_key: str | None = field(default=None, repr=False)
     encryption_keys: tuple[str, ...] = ()
     public_url: str | None = None
@@ -136,6 +148,11 @@ class Settings:
     sign_in_limit: str | None = "10/minute"
     sign_in_token_limit: str | None = "5/minute"
     trusted_proxies: int = 0
+
+    @property
+    def retry_queue_name(self) -> str:
+        """The second lane: retries, so first attempts never wait behind a storm of them."""
+        return f"{self.queue_name}.retries"
 
     @property
     def embedded(self) -> bool:
@@ -193,6 +210,11 @@ class Settings:
             retention_days=_positive(env, "HOOKRELAY_RETENTION_DAYS", 30.0),
             purge_interval=_positive(env, "HOOKRELAY_PURGE_INTERVAL", 3600.0),
             worker_metrics_port=int(_number(env, "HOOKRELAY_WORKER_METRICS_PORT", 0)),
+            endpoint_max_in_flight=_bounded_int(env, "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT", 32),
+            circuit_failures=_bounded_int(env, "HOOKRELAY_CIRCUIT_FAILURES", 10),
+            circuit_cooldown=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN", 30.0),
+            circuit_cooldown_max=_positive(env, "HOOKRELAY_CIRCUIT_COOLDOWN_MAX", 1800.0),
+            disable_after=_positive(env, "HOOKRELAY_DISABLE_AFTER", 5 * 86400.0),
             secret_key=env.get("HOOKRELAY_SECRET_KEY") or env.get("SECRET_KEY") or None,
             encryption_keys=tuple(
                 key.strip()

@@ -47,6 +47,18 @@ DELIVERY_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+CIRCUIT_TRANSITIONS = Counter(
+    "hookrelay_endpoint_circuit_transitions",
+    "Endpoint circuit breaker changes of state seen by this worker, by the state entered.",
+    ["state"],
+)
+DEFERRALS = Counter(
+    "hookrelay_deliveries_deferred",
+    "Deliveries a claim held back without an attempt, by reason "
+    "(max_in_flight, circuit_open, paused, rate_limit).",
+    ["reason"],
+)
+
 
 class QueueLagCollector(Collector):
     """Age of the oldest delivery that is due but not yet claimed, read at scrape time."""

@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -132,6 +134,20 @@ class Endpoint(Base):
     # After a rotation the old secret still signs until it expires, so receivers can switch.
     previous_secret: Mapped[str | None] = mapped_column(EncryptedText())
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Isolation (app/services/endpoint_health.py): the attempts allowed in flight at once
+    # (None: the server default), deliveries per second (None: unlimited), and the state the
+    # workers keep here so that every worker process on every host sees the same.
+    max_in_flight: Mapped[int | None] = mapped_column(Integer)
+    rate_limit: Mapped[float | None] = mapped_column(Float)
+    rate_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    circuit_state: Mapped[str] = mapped_column(
+        String(16), default="closed", server_default="closed"
+    )
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    circuit_trips: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -143,6 +159,8 @@ class Delivery(Base):
     retry hours away never sits unacknowledged in Redis or RabbitMQ. `lease_owner` and
     `lease_expires_at` say which worker may send right now; `enqueued_at` says when a task
     was last published, so work committed but never picked up is found again.
+    `parked_at` marks a delivery held back because its endpoint had no free slot: a worker
+    finishing an attempt to that endpoint wakes it, the scheduler only as a safety net.
     """
 
     __tablename__ = "deliveries"
@@ -159,6 +177,19 @@ class Delivery(Base):
             "lease_expires_at",
             sqlite_where=text("status = 'delivering'"),
             postgresql_where=text("status = 'delivering'"),
+        ),
+        Index(
+            "ix_deliveries_in_flight",
+            "endpoint_id",
+            sqlite_where=text("status = 'delivering'"),
+            postgresql_where=text("status = 'delivering'"),
+        ),
+        Index(
+            "ix_deliveries_parked",
+            "endpoint_id",
+            "parked_at",
+            sqlite_where=text("parked_at IS NOT NULL"),
+            postgresql_where=text("parked_at IS NOT NULL"),
         ),
     )
 
@@ -178,6 +209,9 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by an operator's "retry now": the next claim ignores an open circuit or a pause.
+    operator_retry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer, Queue
 from kombu.utils.uuid import uuid
 
 from app.config import Settings
@@ -49,6 +49,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
         "task_default_queue": settings.queue_name,
+        # Two lanes, both consumed by every worker: first attempts on the default queue,
+        # retries (published by the scheduler) on their own, so that a storm of retries
+        # shares the workers with new deliveries instead of queueing ahead of them.
+        "task_queues": [
+            Queue(name, Exchange(name), routing_key=name)
+            for name in (settings.queue_name, settings.retry_queue_name)
+        ],
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -88,8 +95,11 @@ class Publisher:
         self._celery = celery
         self._origin = anon_nodename()  # the message's `origin` header, as send_task sets it
 
-    def publish(self, delivery_ids: Iterable[str]) -> int:
-        """Return how many were published; failures are logged and left to the scheduler."""
+    def publish(self, delivery_ids: Iterable[str], queue: str | None = None) -> int:
+        """Return how many were published; failures are logged and left to the scheduler.
+
+        `queue` picks the lane (a name from `task_queues`); None is the default queue.
+        """
         ids = list(delivery_ids)
         if not ids:
             return 0
@@ -97,14 +107,20 @@ class Publisher:
         try:
             with self._celery.producer_or_acquire() as producer:
                 if len(ids) > 1 and _confirms_each_publish(producer.connection):
-                    return self._publish_confirmed(producer, ids)
-                declared = self._declared(producer.connection)
+                    return self._publish_confirmed(producer, ids, queue)
+                # only the default lane's declaration is looked up; the retry lane declares
+                declared = queue is None and self._declared(producer.connection)
                 for chunk in _chunks(ids, CHUNK):
                     # On Redis one pipeline per chunk instead of one LPUSH round trip per
                     # task; a failed flush raises, and the scheduler re-enqueues the chunk.
                     with _batch(producer, len(chunk)):
                         for n, delivery_id in enumerate(chunk):
-                            self._send(producer, delivery_id, declare=n == 0 and not declared)
+                            self._send(
+                                producer,
+                                delivery_id,
+                                declare=n == 0 and not declared,
+                                queue=queue,
+                            )
                     sent += len(chunk)
         except Exception:
             log.warning(
@@ -112,7 +128,7 @@ class Publisher:
             )
         return sent
 
-    def _publish_confirmed(self, producer: Producer, ids: list[str]) -> int:
+    def _publish_confirmed(self, producer: Producer, ids: list[str], queue: str | None) -> int:
         """Publish on a channel of our own and wait once per chunk for RabbitMQ's confirms.
 
         With `confirm_publish` py-amqp waits for each message's ack before sending the next
@@ -143,7 +159,9 @@ class Publisher:
             for chunk in _chunks(ids, CHUNK):
                 nacked = confirms.nacked
                 for n, delivery_id in enumerate(chunk):
-                    self._send(chunk_producer, delivery_id, retry=False, declare=n == 0)
+                    self._send(
+                        chunk_producer, delivery_id, retry=False, declare=n == 0, queue=queue
+                    )
                     confirms.published += 1
                 confirms.wait(conn, timeout)
                 if confirms.pending or confirms.nacked > nacked:
@@ -187,6 +205,7 @@ class Publisher:
         delivery_id: str,
         retry: bool | None = None,
         declare: bool = True,
+        queue: str | None = None,
     ) -> None:
         """Build and publish one task message: the same message `send_task` would send.
 
@@ -210,7 +229,12 @@ class Publisher:
             ignore_result=None,
         )
         amqp.send_task_message(
-            producer, DELIVER_TASK, message, retry=retry, declare=None if declare else []
+            producer,
+            DELIVER_TASK,
+            message,
+            retry=retry,
+            declare=None if declare else [],
+            queue=queue,
         )
 
     def ping(self) -> None:

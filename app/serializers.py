@@ -77,6 +77,17 @@ def endpoint_json(endpoint: Endpoint, include_secret: bool = True) -> dict[str, 
         "type": endpoint.type,
         "config": endpoint.config or {},
         "metadata": endpoint.metadata_ or {},
+        "disabledReason": endpoint.disabled_reason,
+        "maxInFlight": endpoint.max_in_flight,
+        "rateLimit": endpoint.rate_limit,
+        "circuit": {
+            "state": endpoint.circuit_state or "closed",
+            "consecutiveFailures": endpoint.consecutive_failures or 0,
+            "openUntil": iso(endpoint.circuit_open_until)
+            if endpoint.circuit_state == "open"
+            else None,
+        },
+        "pausedUntil": iso(endpoint.paused_until),
         "createdAt": iso(endpoint.created_at),
         "updatedAt": iso(endpoint.updated_at),
     }

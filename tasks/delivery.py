@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
-from app.queue import DELIVER_TASK
+from app.queue import DELIVER_TASK, Publisher, make_celery
 from app.sender import Sender
 from app.services import delivering
+from app.services.endpoint_health import Policy
 
 
 @dataclass
@@ -32,11 +33,20 @@ class WorkerRuntime:
     def build(cls, settings: Settings) -> WorkerRuntime:
         crypto.configure(crypto.load_keys(settings))
         engine = make_engine(settings.database_url)
+        # Parked deliveries a finished attempt wakes go back on the first-attempt queue.
+        publisher = Publisher(make_celery(settings))
+        attempts = delivering.Attempts(
+            engine,
+            settings.lease_seconds,
+            lease_owner,
+            policy=Policy.from_settings(settings),
+            wake=publisher.publish,
+        )
         return cls(
             settings,
             session_factory(engine),
             Sender(settings.allow_private_destinations, settings.allow_metadata_destinations),
-            delivering.Attempts(engine, settings.lease_seconds, lease_owner),
+            attempts,
             os.getpid(),
         )
 

@@ -20,7 +20,8 @@ from app import logs
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
 from app.queue import Publisher, make_celery
-from app.services.dispatch import take_due
+from app.services.dispatch import take_due_lanes
+from app.services.endpoint_health import Policy, wake_stranded
 from app.services.operations import purge
 
 log = logging.getLogger("hookrelay.scheduler")
@@ -28,14 +29,23 @@ BATCH = 500
 
 
 def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Settings) -> int:
-    """Enqueue everything due now, in batches; return how many were handed to the queue."""
+    """Enqueue everything due now, in batches; return how many were handed to the queue.
+
+    Deliveries attempted before go to the retry lane, the others (lost publishes, parked
+    ones past the safety net) to the first-attempt lane. Then parked deliveries of
+    endpoints with free slots are woken, in case a wake-up was missed.
+    """
     total = 0
     while True:
         with sessions.begin() as session:
-            ids = take_due(session, utcnow(), settings.requeue_after, limit=BATCH)
-        total += publisher.publish(ids)
-        if len(ids) < BATCH:
-            return total
+            lanes = take_due_lanes(session, utcnow(), settings.requeue_after, limit=BATCH)
+        total += publisher.publish(lanes.first)
+        total += publisher.publish(lanes.retries, queue=settings.retry_queue_name)
+        if len(lanes) < BATCH:
+            break
+    with sessions.begin() as session:
+        woken = wake_stranded(session, Policy.from_settings(settings), utcnow())
+    return total + publisher.publish(woken)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,11 @@ class EndpointConfig(Strict):
     timeout: float | None = Field(default=None, gt=0, le=300)
 
 
+# Isolation settings the nahook SDK has no field for: extra fields it ignores on the way back.
+MaxInFlight = Annotated[int, Field(ge=1, le=1000)]
+RateLimit = Annotated[float, Field(gt=0, le=100000)]
+
+
 class AppEndpointCreate(Strict):
     url: HttpUrl
     type: Literal["webhook", "slack"] = "webhook"
@@ -41,6 +46,8 @@ class AppEndpointCreate(Strict):
     config: EndpointConfig | None = None
     authUsername: Credential | None = None
     authPassword: Credential | None = None
+    maxInFlight: MaxInFlight | None = None  # null: the server default
+    rateLimit: RateLimit | None = None  # deliveries per second; null: unlimited
 
 
 class EndpointCreate(AppEndpointCreate):
@@ -52,6 +59,9 @@ class EndpointUpdate(Strict):
     description: Description | None = None
     metadata: Metadata | None = None
     isActive: bool | None = None
+    # Tri-state: absent keeps the value, null clears it, a number sets it.
+    maxInFlight: MaxInFlight | None = None
+    rateLimit: RateLimit | None = None
 
 
 class EventTypeCreate(Strict):

@@ -85,6 +85,12 @@ class DeliveryPage(Out):
     nextCursor: str | None
 
 
+class CircuitOut(Out):
+    state: Literal["closed", "open", "half_open"]
+    consecutiveFailures: int
+    openUntil: str | None
+
+
 class EndpointOut(Out):
     id: str
     url: str
@@ -94,6 +100,11 @@ class EndpointOut(Out):
     config: dict[str, Any]
     metadata: dict[str, str]
     secret: str
+    disabledReason: str | None
+    maxInFlight: int | None
+    rateLimit: float | None
+    circuit: CircuitOut
+    pausedUntil: str | None
     createdAt: str
     updatedAt: str
 

@@ -46,6 +46,10 @@ def update_endpoint(
         endpoint.metadata_ = change.metadata
     if change.isActive is not None:
         set_active(endpoint, change.isActive)
+    if "maxInFlight" in change.model_fields_set:
+        endpoint.max_in_flight = change.maxInFlight
+    if "rateLimit" in change.model_fields_set:
+        endpoint.rate_limit = change.rateLimit
     session.flush()
     return endpoint
 
@@ -54,6 +58,8 @@ def set_active(endpoint: Endpoint, active: bool) -> None:
     """Disabled endpoints fail their deliveries without a request until enabled again."""
     endpoint.is_active = active
     endpoint.disabled_reason = None if active else DISABLED_BY_OPERATOR
+    if active:
+        endpoint.failing_since = None  # the sustained-failure clock starts again
 
 
 def toggle_endpoint(

@@ -29,12 +29,20 @@ def retry_delivery(
 
     The retry schedule is not restarted: a finished delivery gets one more attempt, a waiting
     one its next attempt early, and the schedule goes on from its attempt count.
+    It is marked as the operator's: its claim passes an open circuit or a pause (it is the
+    probe), though not the endpoint's concurrency cap.
     """
     delivery = owned(session, Delivery, workspace_id, delivery_id, "Delivery")
     updated = session.execute(
         deliveries.update()
         .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(RETRYABLE_STATUSES))
-        .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=now, updated_at=now)
+        .values(
+            status="scheduled_retry",
+            next_attempt_at=now,
+            enqueued_at=now,
+            operator_retry=True,
+            updated_at=now,
+        )
     )
     if not updated.rowcount:  # type: ignore[attr-defined]
         raise APIError(409, "conflict", f"delivery is {delivery.status}, already on its way")

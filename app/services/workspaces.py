@@ -102,6 +102,8 @@ def create_endpoint(
     description: str | None = None,
     metadata: dict[str, str] | None = None,
     application_id: str | None = None,
+    max_in_flight: int | None = None,
+    rate_limit: float | None = None,
 ) -> Endpoint:
     """Create an endpoint after vetting its URL (the sender vets it again at send time)."""
     vet_url(url, allow_private=allow_private, allow_metadata=allow_metadata)
@@ -123,6 +125,8 @@ def create_endpoint(
         auth_username=auth[0] if auth else None,
         auth_password=auth[1] if auth else None,
         is_active=True,
+        max_in_flight=max_in_flight,
+        rate_limit=rate_limit,
     )
     session.add(endpoint)
     session.flush()

@@ -25,6 +25,7 @@ from app.services import dashboard, dashboard_sessions, endpoints, history
 from app.services.auth import authenticate_management_token
 from app.services.lookup import owned
 from app.web.chart import DEFAULT_RANGE, HEIGHT, RANGES, WIDTH, stacked_bars, time_axis
+from app.web.limits import limits_update
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_KEY = "dashboard"
@@ -137,7 +138,11 @@ def show_endpoint(endpoint_id: str) -> str:
             db, workspace_id, endpoint_id, limit=20, cursor=None, status=None
         )
     return render_template(
-        "dashboard/endpoint.html", workspace_id=workspace_id, endpoint=endpoint, recent=recent
+        "dashboard/endpoint.html",
+        workspace_id=workspace_id,
+        endpoint=endpoint,
+        recent=recent,
+        default_max_in_flight=runtime().settings.endpoint_max_in_flight,
     )
 
 
@@ -148,6 +153,10 @@ def act_on_endpoint(endpoint_id: str, action: str) -> Response:
         "disable": lambda db, ws: endpoints.toggle_endpoint(db, ws, endpoint_id, False),
         "rotate": lambda db, ws: endpoints.rotate_secret(
             db, ws, endpoint_id, timedelta(hours=24), utcnow()
+        ),
+        # The limits form never changes the URL, so no destination is vetted here.
+        "limits": lambda db, ws: endpoints.update_endpoint(
+            db, ws, endpoint_id, limits_update(request.form), allow_private=True
         ),
     }
     if action not in actions:

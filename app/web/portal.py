@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from app.schemas import parse
 from app.schemas.management import AppEndpointCreate, EndpointUpdate
 from app.services import endpoints, history, portal
 from app.services.applications import create_application_endpoint
+from app.web.limits import limit_fields
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 SESSION_KEY = "portal"
@@ -108,8 +110,8 @@ def add_endpoint() -> Response:
     return redirect(url_for("portal.show_endpoint", endpoint_id=created.id))
 
 
-def _form_fields() -> dict[str, str]:
-    fields = {"url": request.form.get("url", "").strip()}
+def _form_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {"url": request.form.get("url", "").strip()}
     if description := request.form.get("description", "").strip():
         fields["description"] = description
     return fields
@@ -125,12 +127,13 @@ def show_endpoint(endpoint_id: str) -> str:
             endpoint=endpoint,
             event_types=portal.published_event_types(db, grant),
             subscribed=portal.subscribed_ids(db, endpoint.id),
+            default_max_in_flight=runtime().settings.endpoint_max_in_flight,
         )
 
 
 @bp.post("/endpoints/<endpoint_id>")
 def edit_endpoint(endpoint_id: str) -> Response:
-    change = parse(EndpointUpdate, _form_fields())
+    change = parse(EndpointUpdate, _form_fields() | limit_fields(request.form))
     if "description" not in change.model_fields_set:
         change.description = None  # an emptied field clears the description
     with scoped(editing=True) as (db, grant):

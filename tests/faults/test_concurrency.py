@@ -23,8 +23,13 @@ def test_two_schedulers_three_workers_never_overlap(
 ) -> None:
     # A short requeue window makes the schedulers republish work the workers already hold,
     # so the claim, not luck, is what keeps attempts apart.
+    # The flaky endpoint's 40 failures would open its circuit, which then lets one probe
+    # through per cooldown: a breaker test of its own (test_isolation.py), kept out here.
     stack = fresh_stack(
-        backend, HOOKRELAY_REQUEUE_AFTER="0.5", HOOKRELAY_LEASE_SECONDS=str(LEASE)
+        backend,
+        HOOKRELAY_REQUEUE_AFTER="0.5",
+        HOOKRELAY_LEASE_SECONDS=str(LEASE),
+        HOOKRELAY_CIRCUIT_FAILURES="1000",
     ).start(workers=3)
     stack.run("scheduler", name="scheduler-2")
     tenant = stack.tenant()

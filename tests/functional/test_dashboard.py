@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from app.db import utcnow
 from app.ids import new_id
-from app.models import Attempt, Delivery
+from app.models import Attempt, Delivery, Endpoint
 from app.runtime import Runtime
 from app.services import credentials
 from app.services.auth import authenticate_api_key
@@ -123,3 +123,24 @@ def test_endpoint_actions_and_revocation_signs_out(site: Site) -> None:
     with site.runtime.sessions.begin() as db:
         credentials.revoke(db, "token", site.token, utcnow())
     assert site.client.get(page).status_code == 302  # back to the sign-in form
+
+
+def test_endpoint_page_shows_the_circuit_and_sets_the_cap_and_rate(site: Site) -> None:
+    sign_in(site)
+    page = f"/dashboard/endpoints/{site.endpoint_id}"
+    before = site.client.get(page).get_data(as_text=True)
+    assert 'id="circuit">closed<' in before and "(server default)" in before
+
+    token = csrf(site.client, page)
+    saved = site.client.post(
+        f"{page}/limits", data={"csrf_token": token, "maxInFlight": "4", "rateLimit": "2.5"}
+    )
+    bad = site.client.post(f"{page}/limits", data={"csrf_token": token, "maxInFlight": "0"})
+
+    assert saved.status_code == 302 and bad.status_code == 400
+    with site.runtime.sessions() as db:
+        endpoint = db.get(Endpoint, site.endpoint_id)
+        assert endpoint is not None
+        assert (endpoint.max_in_flight, endpoint.rate_limit) == (4, 2.5)
+    after = site.client.get(page).get_data(as_text=True)
+    assert 'id="max-in-flight">4, 2.5 per second<' in after

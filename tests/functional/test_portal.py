@@ -147,3 +147,28 @@ def test_portal_links_use_the_public_url_not_the_host_header(tmp_path: Path) -> 
     rt.engine.dispose()
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["url"].startswith("https://hooks.example.com/portal?code=")
+
+
+def test_endpoint_page_shows_the_circuit_and_sets_the_cap_and_rate(site: Portal) -> None:
+    client = site.app.test_client()
+    client.get(f"/portal?code={site.code()}")
+    form = {"csrf_token": csrf(client, "/portal/"), "url": "http://127.0.0.1:9/acme"}
+    endpoint_id = client.post("/portal/endpoints", data=form).headers["Location"].rsplit("/")[-1]
+    page = f"/portal/endpoints/{endpoint_id}"
+    assert 'id="circuit">closed<' in client.get(page).get_data(as_text=True)
+
+    edit = {**form, "maxInFlight": "3", "rateLimit": "10"}
+    assert client.post(page, data=edit).status_code == 302
+    with site.rt.sessions() as db:
+        endpoint = db.get(Endpoint, endpoint_id)
+        assert endpoint is not None and (endpoint.max_in_flight, endpoint.rate_limit) == (3, 10)
+    assert 'name="maxInFlight" value="3"' in client.get(page).get_data(as_text=True)
+
+    cleared = {**form, "maxInFlight": "", "rateLimit": ""}
+    assert client.post(page, data=cleared).status_code == 302
+    with site.rt.sessions() as db:
+        endpoint = db.get(Endpoint, endpoint_id)
+        assert endpoint is not None and (endpoint.max_in_flight, endpoint.rate_limit) == (
+            None,
+            None,
+        )

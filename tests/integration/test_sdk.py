@@ -340,3 +340,26 @@ def test_sdk_errors_map_status_and_code(stack: Stack) -> None:
         "bad token": (401, "unauthorized"),
         "bad key": (401, "unauthorized"),
     }
+
+
+def test_endpoints_with_isolation_fields_round_trip_through_the_sdk(stack: Stack) -> None:
+    tenant = stack.tenant()
+    ws = tenant.workspace_id
+    made = stack.management(
+        tenant,
+        "POST",
+        f"{ws}/endpoints",
+        {"url": "https://example.com/capped", "maxInFlight": 3, "rateLimit": 2.5},
+    )
+    assert made.status_code == 201, made.text
+    with _mgmt(stack, tenant) as mgmt:
+        fetched = mgmt.endpoints.get(ws, made.json()["id"])
+        listed = mgmt.endpoints.list(ws)["data"]
+        updated = mgmt.endpoints.update(ws, fetched["id"], description="kept limits")
+
+    _shape(EndpointOut, fetched, updated, *listed)
+    for seen in (fetched, updated, *listed):
+        assert (seen["maxInFlight"], seen["rateLimit"]) == (3, 2.5)
+        assert seen["circuit"] == {"state": "closed", "consecutiveFailures": 0, "openUntil": None}
+        assert seen["pausedUntil"] is None and seen["disabledReason"] is None
+    assert updated["description"] == "kept limits"

@@ -2,11 +2,14 @@
 
 `/<name>` answers 200. Query parameters change that: `fail=N` answers 500 to the first N
 requests, `status=C` always answers C, `retry_after=S` adds a Retry-After header,
-`sleep=S` waits S seconds before answering (hang past the timeout), `redirect=URL`
+`sleep=S` waits S seconds before answering (hang past the timeout), `limited=N` answers
+429 to the first N requests (with `retry_after=S`, a Retry-After header), `redirect=URL`
 answers 302 to URL, `big=N` answers a body of N bytes, `cookie=K=V` sets a cookie,
 `reset=1` resets the connection without answering, `huge_header=1` answers with a header line
 longer than any client accepts, `stall=S` sends the headers and one byte of the body, then
-waits S seconds.
+waits S seconds. `answer(name, status)` overrides the status of every later request to
+`/<name>` (an endpoint that fails, then recovers), and `most_in_flight(name)` is the most
+requests to `/<name>` it was answering at once.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ class Receiver:
     host: str = "127.0.0.1"
     requests: list[Received] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _most: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _status: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -73,6 +79,18 @@ class Receiver:
             time.sleep(0.05)
         raise AssertionError(f"{name}: expected {count} requests, got {len(self.received(name))}")
 
+    def answer(self, name: str, status: int | None) -> None:
+        """Answer `status` to every later request to `/<name>`; None goes back to the URL's."""
+        with self._lock:
+            if status is None:
+                self._status.pop(f"/{name}", None)
+            else:
+                self._status[f"/{name}"] = status
+
+    def most_in_flight(self, name: str) -> int:
+        with self._lock:
+            return self._most[f"/{name}"]
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         parts = urlsplit(handler.path)
@@ -82,10 +100,16 @@ class Receiver:
             self.requests.append(record)
             self._counts[parts.path] += 1
             count = self._counts[parts.path]
+            self._in_flight[parts.path] += 1
+            self._most[parts.path] = max(self._most[parts.path], self._in_flight[parts.path])
+            if parts.path in self._status:
+                params["status"] = str(self._status[parts.path])
         try:
             self._answer(handler, params, count)
         finally:
             record.done = time.time()
+            with self._lock:
+                self._in_flight[parts.path] -= 1
 
     def _answer(self, handler: BaseHTTPRequestHandler, params: dict[str, str], count: int) -> None:
         if "sleep" in params:
@@ -109,6 +133,8 @@ class Receiver:
         status = 200
         if count <= int(params.get("fail", 0)):
             status = 500
+        if count <= int(params.get("limited", 0)):
+            status = 429
         status = int(params.get("status", status))
         headers = {}
         if "retry_after" in params and status != 200:

@@ -176,6 +176,7 @@ class Stack:
         broker = self.env.get("BROKER_URL", "")
         if broker.startswith(("redis", "amqp")):
             delete_queue(broker, self.env["HOOKRELAY_QUEUE"])
+            delete_queue(broker, self.settings.retry_queue_name)
         if self.pg_database:
             with psycopg.connect(libpq_url(PG_ADMIN_URL), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
@@ -286,6 +287,12 @@ def build(
         "HOOKRELAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "WORKER_CONCURRENCY": "8",
+        # A breaker that opens and cools down within a test; the cap stays above the
+        # 2 x 8 worker threads, so only the tests that set one per endpoint meet it.
+        "HOOKRELAY_CIRCUIT_FAILURES": "5",
+        "HOOKRELAY_CIRCUIT_COOLDOWN": "1",
+        "HOOKRELAY_CIRCUIT_COOLDOWN_MAX": "4",
+        "HOOKRELAY_ENDPOINT_MAX_IN_FLIGHT": "32",
         **overrides,
     }
     for key in ("DATABASE_URL", "BROKER_URL"):

@@ -38,6 +38,8 @@ def endpoint_fields(spec: AppEndpointCreate) -> dict[str, Any]:
         "type_": spec.type,
         "description": spec.description,
         "metadata": spec.metadata,
+        "max_in_flight": spec.maxInFlight,
+        "rate_limit": spec.rateLimit,
     }
 
 
@@ -72,7 +74,7 @@ def get(workspace_id: str, endpoint_id: str) -> Body:
 
 @bp.patch("/endpoints/<endpoint_id>")
 @documented(
-    "Change an endpoint's URL, description, metadata or active flag",
+    "Change an endpoint's URL, description, metadata, active flag, cap or rate limit",
     body=EndpointUpdate,
     response=EndpointOut,
 )

@@ -1,0 +1,448 @@
+"""Endpoint isolation: who may be sent now, and what each finished attempt says of its endpoint.
+
+Each endpoint's state lives on its row, so every worker process on every host sees the same:
+a concurrency cap (attempts in flight, counted from unexpired leases, so a dead worker's slot
+comes back when its lease ends), an optional rate limit, a circuit breaker, a pause a
+receiver asked for with `Retry-After`, and the start of a run of failures. The claim and the
+record lock the endpoint rows first, in id order, and decide under that lock.
+
+A delivery that may not go now is deferred in the claim's transaction, never attempted:
+over the cap it is parked until an attempt to its endpoint finishes and wakes it; while the
+circuit is open, the endpoint paused or its rate spent, its `next_attempt_at` moves to when
+it may go and the scheduler publishes it then. A worker thread never waits for either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy.orm import Session
+
+from app import metrics
+from app.config import Settings
+from app.db import UTCDateTime
+from app.models import WAITING_STATUSES, Delivery, Endpoint
+from app.retry import AttemptResult, parse_retry_after
+
+log = logging.getLogger("hookrelay.endpoints")
+deliveries = Delivery.__table__
+endpoints = Endpoint.__table__
+Executor = Session | Connection
+RATE_BURST_SECONDS = 1.0  # a rate-limited endpoint may get up to one second's worth at once
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The server-wide isolation settings (each endpoint may override the cap and the rate)."""
+
+    max_in_flight: int = 32
+    circuit_failures: int = 10
+    circuit_cooldown: float = 30.0
+    circuit_cooldown_max: float = 1800.0
+    disable_after: float = 5 * 86400.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            settings.endpoint_max_in_flight,
+            settings.circuit_failures,
+            settings.circuit_cooldown,
+            settings.circuit_cooldown_max,
+            settings.disable_after,
+        )
+
+    def cooldown(self, trips: int) -> float:
+        """Seconds the circuit stays open after its `trips`-th opening in a row: doubling."""
+        return min(self.circuit_cooldown * 2 ** max(0, trips - 1), self.circuit_cooldown_max)
+
+
+# The endpoint state the claim and the record read under the row lock.
+STATE_COLUMNS = (
+    "id",
+    "is_active",
+    "max_in_flight",
+    "rate_limit",
+    "rate_next_at",
+    "circuit_state",
+    "consecutive_failures",
+    "circuit_trips",
+    "circuit_open_until",
+    "paused_until",
+    "failing_since",
+)
+
+
+@dataclass
+class Admission:
+    """What the claim does with the waiting deliveries of one group, per delivery id."""
+
+    claim: list[str] = field(default_factory=list)
+    park: list[str] = field(default_factory=list)
+    defer: dict[str, datetime] = field(default_factory=dict)
+    endpoint_updates: list[dict[str, Any]] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)  # circuits a probe half-opened
+
+    def count(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+def admit(
+    state: Any,
+    waiting: Sequence[Any],
+    in_flight: int,
+    policy: Policy,
+    now: datetime,
+    into: Admission,
+) -> None:
+    """Split one endpoint's claimable deliveries (rows with `id`, `operator_retry`) into
+    claimed, parked and deferred, and note the endpoint's new state in `into`."""
+    if not state.is_active:
+        into.claim.extend(row.id for row in waiting)  # recorded as refused, never sent
+        return
+    blocked_until = _blocked_until(state, now)
+    cap = state.max_in_flight or policy.max_in_flight
+    circuit = state.circuit_state
+    if circuit != "closed" and blocked_until is None:
+        cap = 1  # open and cooled down, or half open: one probe at a time
+    # Operator retries go first: they pass an open circuit or a pause (they are the probe).
+    ordered = sorted(waiting, key=lambda row: not row.operator_retry)
+    free = max(0, cap - in_flight)
+    interval = 1.0 / state.rate_limit if state.rate_limit else 0.0
+    # GCRA: `next_slot` is when the rate would next allow one; up to a second ahead passes.
+    next_slot = max(state.rate_next_at or now, now)
+    burst = timedelta(seconds=RATE_BURST_SECONDS)
+    queued = 0  # deferred for the rate: each gets its own later slot, reserved by no one
+    probing = False
+    for row in ordered:
+        if blocked_until is not None and not row.operator_retry:
+            into.defer[row.id] = blocked_until
+            into.count("circuit_open" if circuit == "open" else "paused")
+        elif free <= 0:
+            into.park.append(row.id)
+            into.count("max_in_flight")
+        elif interval and next_slot > now + burst:
+            into.defer[row.id] = next_slot - burst + timedelta(seconds=interval * queued)
+            queued += 1
+            into.count("rate_limit")
+        else:
+            into.claim.append(row.id)
+            free -= 1
+            probing = probing or circuit == "open"
+            if interval:
+                next_slot += timedelta(seconds=interval)
+    update: dict[str, Any] = {}
+    if probing:
+        update["circuit_state"] = "half_open"
+        into.changes.append(
+            Change(
+                state.id,
+                {"consecutive_failures": state.consecutive_failures},
+                transition=(circuit, "half_open"),
+            )
+        )
+    if interval and next_slot != max(state.rate_next_at or now, now):
+        update["rate_next_at"] = next_slot
+    if update:
+        into.endpoint_updates.append({"id": state.id, **update})
+
+
+def _blocked_until(state: Any, now: datetime) -> datetime | None:
+    """Until when nothing but an operator's retry may go to this endpoint, if at all."""
+    until = None
+    opened = state.circuit_open_until
+    if state.circuit_state == "open" and opened is not None and opened > now:
+        until = opened
+    if state.paused_until is not None and state.paused_until > now:
+        until = max(until or state.paused_until, state.paused_until)
+    return until
+
+
+def is_failure(result: AttemptResult) -> bool:
+    """What counts against the circuit: no answer (timeout, connection error) or a 5xx."""
+    if result.refused:
+        return False
+    return result.status_code is None or result.status_code >= 500
+
+
+@dataclass
+class Change:
+    """What one group's outcomes did to one endpoint, to write and then to announce."""
+
+    endpoint_id: str
+    values: dict[str, Any] = field(default_factory=dict)
+    hold_until: datetime | None = None  # move the endpoint's waiting deliveries to this time
+    wake: int = 0  # parked deliveries to wake (slots freed)
+    transition: tuple[str, str] | None = None  # circuit state (from, to)
+
+
+def observe(
+    state: Any, results: Sequence[tuple[AttemptResult, datetime]], policy: Policy
+) -> Change:
+    """Fold one endpoint's finished attempts, in order, into its circuit, pause and clock."""
+    change = Change(state.id, wake=len(results))
+    circuit = state.circuit_state
+    failures = state.consecutive_failures
+    trips = state.circuit_trips
+    open_until = state.circuit_open_until
+    failing_since = state.failing_since
+    paused_until = state.paused_until
+    disabled = False
+    for result, at in results:
+        if result.refused:
+            continue
+        if not is_failure(result):
+            failures, trips, failing_since, open_until = 0, 0, None, None
+            circuit = "closed"
+        else:
+            failures += 1
+            failing_since = failing_since or at
+            if circuit == "half_open" or (
+                circuit == "closed" and failures >= policy.circuit_failures
+            ):
+                trips += 1
+                circuit = "open"
+                open_until = at + timedelta(seconds=policy.cooldown(trips))
+            if (at - failing_since).total_seconds() >= policy.disable_after:
+                disabled = True
+        if result.status_code in (429, 503):
+            asked = parse_retry_after(result.retry_after, at)
+            if asked:
+                until = at + timedelta(seconds=asked)
+                paused_until = max(paused_until or until, until)
+    values = {
+        "circuit_state": circuit,
+        "consecutive_failures": failures,
+        "circuit_trips": trips,
+        "circuit_open_until": open_until,
+        "failing_since": failing_since,
+        "paused_until": paused_until,
+    }
+    change.values = {k: v for k, v in values.items() if getattr(state, k) != v}
+    if disabled:
+        days = policy.disable_after / 86400
+        change.values["is_active"] = False
+        change.values["disabled_reason"] = f"every attempt failed for {days:g} days"[:200]
+    if circuit != state.circuit_state:
+        change.transition = (state.circuit_state, circuit)
+        if circuit == "closed":
+            change.wake = max(change.wake, state.max_in_flight or policy.max_in_flight)
+    holds = []
+    if circuit == "open" and change.transition is not None and open_until is not None:
+        holds.append(open_until)
+    if paused_until is not None and paused_until != state.paused_until:
+        holds.append(paused_until)
+    if holds:
+        change.hold_until = max(holds)
+        change.wake = 0
+    return change
+
+
+# SQL -----------------------------------------------------------------------------------------
+
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_STATES = (
+    select(*(endpoints.c[name] for name in STATE_COLUMNS))
+    .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(endpoints.c.id)
+)
+# FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
+# whose immediate transactions are serialized already.
+_LOCKED_STATES = _STATES.with_for_update(key_share=True)
+_IN_FLIGHT = (
+    select(deliveries.c.endpoint_id, func.count())
+    .where(
+        deliveries.c.status == "delivering",
+        deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
+        deliveries.c.lease_expires_at >= _NOW,
+    )
+    .group_by(deliveries.c.endpoint_id)
+)
+_RELEASED = {
+    # A delivery reclaimed from a dead worker was attempted: it waits as a retry.
+    "status": case(
+        (deliveries.c.status == "delivering", "scheduled_retry"), else_=deliveries.c.status
+    ),
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "updated_at": _NOW,
+}
+
+
+def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
+    """Lock the endpoints' rows in id order (the same order in claim and record) and read them."""
+    ids = sorted(set(endpoint_ids))
+    return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
+
+
+def record_states(
+    session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
+) -> dict[str, Any]:
+    """The endpoints' state for a record, locked only where the outcomes may change it.
+
+    An endpoint in good health whose attempts all got an answer stays as it is, so the
+    record of a healthy group takes no endpoint lock and the records of one busy endpoint
+    run side by side instead of one after another. The others are locked in id order (the
+    claim's order) before any delivery row is. Unlocked, a claim that parks a delivery while
+    this record frees its slot can miss this record's wake-up; `wake_stranded`, run by the
+    scheduler every pass, wakes such a delivery.
+    """
+    ids = sorted(results)
+    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
+    troubled = [
+        endpoint_id
+        for endpoint_id, state in states.items()
+        if not _healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
+    ]
+    if troubled:
+        states.update(lock_states(session, troubled))
+    return states
+
+
+def _healthy(state: Any) -> bool:
+    return (
+        state.circuit_state == "closed"
+        and not state.consecutive_failures
+        and state.failing_since is None
+        and state.paused_until is None
+    )
+
+
+def _may_change(result: AttemptResult) -> bool:
+    return is_failure(result) or result.status_code in (429, 503)
+
+
+_PARKED_ENDPOINTS = (
+    select(deliveries.c.endpoint_id)
+    .where(deliveries.c.parked_at.isnot(None))
+    .distinct()
+    .limit(bindparam("b_limit"))
+)
+
+
+def wake_stranded(session: Executor, policy: Policy, now: datetime, limit: int = 100) -> list[str]:
+    """Wake parked deliveries of endpoints that have free slots now; return their ids.
+
+    A parked delivery waits for a record of its endpoint to wake it; this catches one whose
+    wake-up was missed (see `record_states`) within a scheduler pass.
+    """
+    parked = list(session.scalars(_PARKED_ENDPOINTS, {"b_limit": limit}))
+    if not parked:
+        return []
+    states = lock_states(session, parked)
+    counts = in_flight(session, parked, now)
+    woken: list[str] = []
+    for endpoint_id, state in states.items():
+        if _blocked_until(state, now) is not None:
+            continue
+        cap = 1 if state.circuit_state != "closed" else state.max_in_flight or policy.max_in_flight
+        free = cap - counts.get(endpoint_id, 0)
+        if free > 0:
+            woken += apply_change(session, Change(endpoint_id, wake=free), now)
+    return woken
+
+
+def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """Attempts in flight per endpoint: leased and the lease not run out."""
+    rows = session.execute(_IN_FLIGHT, {"b_ids": list(endpoint_ids), "b_now": now})
+    return {endpoint_id: count for endpoint_id, count in rows}
+
+
+def apply_admission(session: Executor, plan: Admission, claimable: Any, now: datetime) -> None:
+    """Park and defer what may not go now, still only while each is claimable."""
+    if plan.park:
+        session.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)), claimable)
+            .values(parked_at=_NOW, enqueued_at=_NOW, **_RELEASED),
+            {"b_ids": plan.park, "b_now": now},
+        )
+    if plan.defer:
+        session.execute(
+            deliveries.update()
+            .where(deliveries.c.id == bindparam("b_id"), claimable)
+            .values(
+                next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
+                parked_at=None,
+                enqueued_at=None,
+                **_RELEASED,
+            ),
+            [{"b_id": i, "b_until": until, "b_now": now} for i, until in plan.defer.items()],
+        )
+    for update in plan.endpoint_updates:
+        values = {k: v for k, v in update.items() if k != "id"}
+        session.execute(endpoints.update().where(endpoints.c.id == update["id"]).values(values))
+    for reason, n in plan.reasons.items():
+        metrics.DEFERRALS.labels(reason).inc(n)
+
+
+def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
+    """Write one endpoint's new state, hold its waiting deliveries, wake parked ones.
+
+    Returns the ids woken, for the caller to publish after the commit.
+    """
+    if change.values:
+        session.execute(
+            endpoints.update()
+            .where(endpoints.c.id == change.endpoint_id)
+            .values(**change.values, updated_at=now)
+        )
+    if change.hold_until is not None:
+        session.execute(
+            deliveries.update()
+            .where(
+                deliveries.c.endpoint_id == change.endpoint_id,
+                deliveries.c.status.in_(WAITING_STATUSES),
+                deliveries.c.next_attempt_at < change.hold_until,
+                deliveries.c.operator_retry.is_(False),
+            )
+            .values(
+                next_attempt_at=change.hold_until, parked_at=None, enqueued_at=None, updated_at=now
+            )
+        )
+    if change.wake <= 0:
+        return []
+    oldest = (
+        select(deliveries.c.id)
+        .where(deliveries.c.endpoint_id == change.endpoint_id, deliveries.c.parked_at.isnot(None))
+        .order_by(deliveries.c.parked_at)
+        .limit(change.wake)
+    )
+    # Re-checked on the row: of two records waking at once, each wakes different ones.
+    woken = session.execute(
+        deliveries.update()
+        .where(deliveries.c.id.in_(oldest.scalar_subquery()), deliveries.c.parked_at.isnot(None))
+        .values(parked_at=None, enqueued_at=now)
+        .returning(deliveries.c.id)
+    )
+    return list(woken.scalars())
+
+
+def announce(change: Change) -> None:
+    """The metric and the log line of a circuit's change of state (after the commit)."""
+    if change.transition is not None:
+        before, after = change.transition
+        metrics.CIRCUIT_TRANSITIONS.labels(after).inc()
+        until = change.values.get("circuit_open_until")
+        log.log(
+            logging.WARNING if after == "open" else logging.INFO,
+            "endpoint circuit changed",
+            extra={
+                "endpoint_id": change.endpoint_id,
+                "from": before,
+                "to": after,
+                "consecutive_failures": change.values.get("consecutive_failures"),
+                "open_until": until.isoformat() if until else None,
+            },
+        )
+    if change.values.get("is_active") is False:
+        log.warning(
+            "endpoint disabled",
+            extra={"endpoint_id": change.endpoint_id, "reason": change.values["disabled_reason"]},
+        )

@@ -1,0 +1,304 @@
+"""The lease SQL: claim a group of deliveries for one worker, record their outcomes fenced.
+
+The claim admits each delivery past its endpoint's cap, circuit, pause and rate limit
+(app/services/endpoint_health.py) and defers the rest in the same transaction; the record
+folds the outcomes back into the endpoints' state and wakes parked deliveries. Both lock the
+group's endpoint rows first, in id order, then deliveries: one order, so never a deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select
+
+from app.db import UTCDateTime
+from app.ids import new_id
+from app.models import WAITING_STATUSES, Attempt, Delivery, Endpoint
+from app.retry import AttemptResult, Decision
+from app.services import endpoint_health
+from app.services.endpoint_health import Admission, Change, Executor, Policy
+
+deliveries = Delivery.__table__
+endpoints = Endpoint.__table__
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What an attempt needs of its endpoint, read in the claim's transaction."""
+
+    id: str
+    workspace_id: str
+    url: str
+    type: str
+    config: dict[str, Any] | None
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    auth_username: str | None
+    auth_password: str | None
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: str
+    owner: str
+    attempt_number: int
+    payload: str
+    endpoint: Destination
+    created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished attempt, ready to be recorded against its claim."""
+
+    claim: Claim
+    result: AttemptResult
+    decision: Decision
+    at: datetime
+
+
+# Built once: constructing these per call cost more CPU than executing them.
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_IDS = bindparam("b_ids", expanding=True)
+# Written without IN so that the deferrals can run it as one executemany.
+_WAITING = or_(*(deliveries.c.status == status for status in WAITING_STATUSES))
+_CLAIMABLE = or_(
+    and_(_WAITING, deliveries.c.next_attempt_at <= _NOW),
+    and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at < _NOW),
+)
+_CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
+    deliveries.c.id.in_(_IDS), _CLAIMABLE
+)
+_DESTINATION_FIELDS = tuple(f.name for f in fields(Destination))
+_STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in _DESTINATION_FIELDS]
+_ENDPOINTS = (
+    select(*(endpoints.c[name] for name in (*_DESTINATION_FIELDS, *_STATE_ONLY)))
+    .where(endpoints.c.id.in_(_IDS))
+    .order_by(endpoints.c.id)
+    .with_for_update(key_share=True)  # FOR NO KEY UPDATE: ingest's foreign-key checks go on
+)
+_CLAIM = (
+    deliveries.update()
+    .where(deliveries.c.id.in_(_IDS), _CLAIMABLE)
+    .values(
+        status="delivering",
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
+        attempts=deliveries.c.attempts + 1,
+        first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, _NOW),
+        parked_at=None,
+        operator_retry=False,
+        updated_at=_NOW,
+    )
+    .returning(
+        deliveries.c.id,
+        deliveries.c.attempts,
+        deliveries.c.endpoint_id,
+        deliveries.c.payload,
+        deliveries.c.created_at,
+    )
+)
+
+
+def claim(
+    session: Executor,
+    delivery_id: str,
+    owner: str,
+    lease_seconds: float,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> Claim | None:
+    """Take the lease on one delivery; see `claim_group`."""
+    return claim_many(session, [delivery_id], owner, lease_seconds, now, policy).get(delivery_id)
+
+
+def claim_many(
+    session: Executor,
+    delivery_ids: list[str],
+    owner: str,
+    lease_seconds: float,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> dict[str, Claim]:
+    """Claim a group; see `claim_group`. Returns the claims taken, by delivery id."""
+    return claim_group(session, delivery_ids, owner, lease_seconds, now, policy)[0]
+
+
+def claim_group(
+    session: Executor,
+    delivery_ids: list[str],
+    owner: str,
+    lease_seconds: float,
+    now: datetime,
+    policy: Policy,
+) -> tuple[dict[str, Claim], Admission]:
+    """Take the lease on each delivery that is due (or whose owner's lease ran out) and that
+    its endpoint admits now; defer the others without an attempt.
+
+    The endpoints are locked before anything is decided, so the in-flight count read next
+    holds until commit: on PostgreSQL a concurrent claimer of the same endpoint waits for the
+    lock and then counts this group's claims; on SQLite the immediate transaction serializes
+    claimers. The final UPDATE re-checks each delivery, so a delivery taken meanwhile by
+    another worker (a duplicate message) comes back to no one but that worker. The
+    admission tells what was deferred and which circuits a probe half-opened.
+    """
+    plan = Admission()
+    waiting = session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now})
+    by_endpoint: dict[str, list[Any]] = defaultdict(list)
+    for row in waiting:
+        by_endpoint[row.endpoint_id].append(row)
+    if not by_endpoint:
+        return {}, plan
+    found = {row.id: row for row in session.execute(_ENDPOINTS, {"b_ids": sorted(by_endpoint)})}
+    counts = endpoint_health.in_flight(session, sorted(by_endpoint), now)
+    for endpoint_id, rows in by_endpoint.items():
+        if endpoint_id in found:  # else deleted meanwhile, and its deliveries with it
+            endpoint_health.admit(
+                found[endpoint_id], rows, counts.get(endpoint_id, 0), policy, now, plan
+            )
+    endpoint_health.apply_admission(session, plan, _CLAIMABLE, now)
+    if not plan.claim:
+        return {}, plan
+    until = now + timedelta(seconds=lease_seconds)
+    params = {"b_ids": plan.claim, "b_owner": owner, "b_until": until, "b_now": now}
+    destinations = {
+        endpoint_id: Destination(*(row._mapping[name] for name in _DESTINATION_FIELDS))
+        for endpoint_id, row in found.items()
+    }
+    claims = {
+        row.id: Claim(
+            row.id, owner, row.attempts, row.payload, destinations[row.endpoint_id], row.created_at
+        )
+        for row in session.execute(_CLAIM, params)
+    }
+    return claims, plan
+
+
+_LEASES = (
+    select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
+    .where(deliveries.c.id.in_(_IDS))
+    .with_for_update(read=True)
+)
+_ADD_ATTEMPT = Attempt.__table__.insert()
+_FINISH = (
+    deliveries.update()
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+        delivered_at=bindparam("b_delivered", type_=UTCDateTime()),
+        lease_owner=None,
+        lease_expires_at=None,
+        enqueued_at=None,
+        updated_at=_NOW,
+    )
+)
+_DISABLE = (
+    endpoints.update()
+    .where(endpoints.c.id == bindparam("b_id"))
+    .values(
+        is_active=False,
+        disabled_reason="endpoint answered 410 Gone",
+        updated_at=_NOW,
+    )
+)
+
+
+@dataclass
+class Recorded:
+    """A recorded group: per outcome whether its lease held, the endpoints' changes, and the
+    parked deliveries woken (to publish once committed)."""
+
+    holds: list[bool]
+    changes: list[Change] = field(default_factory=list)
+    woken: list[str] = field(default_factory=list)
+
+
+def record(
+    session: Executor,
+    claim: Claim,
+    result: AttemptResult,
+    decision: Decision,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
+) -> bool:
+    """Record one attempt; see `record_many`."""
+    return record_many(session, [Outcome(claim, result, decision, now)], policy)[0]
+
+
+def record_many(
+    session: Executor, outcomes: list[Outcome], policy: Policy = DEFAULT_POLICY
+) -> list[bool]:
+    """Record a group of attempts; see `record_group`. Returns whether each lease held."""
+    return record_group(session, outcomes, policy).holds
+
+
+def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> Recorded:
+    """Store the attempts and move each delivery on, but only while its claim holds the lease.
+
+    For each outcome, False when the lease was lost (another worker took over after it
+    expired): the attempt is still recorded, since it happened, but the newer owner's
+    outcome stands. Also False when the delivery was deleted meanwhile (its endpoint was
+    deleted): nothing is left to record against. The shared row locks keep the rows from
+    being deleted or re-leased until commit, so what is read here holds until then. Every
+    attempt that happened also counts for its endpoint's circuit and frees its slot.
+    """
+    results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
+    for o in outcomes:
+        results[o.claim.endpoint.id].append((o.result, o.at))
+    states = endpoint_health.record_states(session, results)
+    ids = list({o.claim.delivery_id for o in outcomes})
+    current = session.execute(_LEASES, {"b_ids": ids}).all()
+    owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}
+    present = {row.id for row in current}
+    kept = [o for o in outcomes if o.claim.delivery_id in present]
+    if kept:
+        session.execute(_ADD_ATTEMPT, [_attempt_row(o) for o in kept])
+    holds = [owners.get(o.claim.delivery_id) == o.claim.owner for o in outcomes]
+    held = [o for o, holding in zip(outcomes, holds, strict=True) if holding]
+    if held:
+        session.execute(_FINISH, [_finish_row(o) for o in held])
+    gone = [o for o in kept if o.decision.disable_endpoint]
+    if gone:
+        session.execute(_DISABLE, [{"b_id": o.claim.endpoint.id, "b_now": o.at} for o in gone])
+    recorded = Recorded(holds)
+    seen_by_endpoint: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
+    for o in kept:
+        seen_by_endpoint[o.claim.endpoint.id].append((o.result, o.at))
+    for endpoint_id, seen in sorted(seen_by_endpoint.items()):
+        if endpoint_id in states:
+            change = endpoint_health.observe(states[endpoint_id], seen, policy)
+            recorded.woken += endpoint_health.apply_change(session, change, seen[-1][1])
+            recorded.changes.append(change)
+    return recorded
+
+
+def _finish_row(o: Outcome) -> dict[str, Any]:
+    return {
+        "b_id": o.claim.delivery_id,
+        "b_status": o.decision.status,
+        "b_next": o.decision.next_attempt_at,
+        "b_delivered": o.at if o.decision.status == "delivered" else None,
+        "b_now": o.at,
+    }
+
+
+def _attempt_row(o: Outcome) -> dict[str, Any]:
+    return {
+        "id": new_id("att"),
+        "delivery_id": o.claim.delivery_id,
+        "attempt_number": o.claim.attempt_number,
+        "status": "succeeded" if o.result.succeeded else "failed",
+        "response_status_code": o.result.status_code,
+        "response_time_ms": o.result.response_time_ms,
+        "error_message": o.result.error,
+        "response_body": o.result.body_excerpt,
+        "created_at": o.at,
+    }

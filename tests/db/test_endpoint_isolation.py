@@ -1,0 +1,264 @@
+"""The claim's admission and the record's endpoint state, against a real database.
+
+Every deferral is decided in the claim's transaction and costs no attempt; the record opens,
+probes and closes the circuit, pauses on Retry-After and wakes parked deliveries.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.models import ApiKey, Delivery, Endpoint
+from app.retry import AttemptResult, Decision, decide
+from app.services import leases
+from app.services.dispatch import take_due
+from app.services.endpoint_health import Policy, wake_stranded
+from app.services.ingest import IngestItem, ingest
+from app.services.leases import Claim, Outcome
+from app.services.redelivery import retry_delivery
+from app.services.workspaces import create_endpoint, create_workspace
+
+POLICY = Policy(max_in_flight=3, circuit_failures=2, circuit_cooldown=10, disable_after=3600)
+FAIL = AttemptResult(error="timeout")
+OK = AttemptResult(status_code=200)
+
+
+def _endpoint(sessions: sessionmaker[Session], **fields: object) -> tuple[ApiKey, str]:
+    with sessions.begin() as session:
+        created = create_workspace(session, "t", "us")
+        endpoint = create_endpoint(
+            session, created.workspace_id, "http://127.0.0.1:9/", allow_private=True
+        )
+        for name, value in fields.items():
+            setattr(endpoint, name, value)
+        key = session.query(ApiKey).filter_by(workspace_id=created.workspace_id).one()
+        return key, endpoint.id
+
+
+def _deliveries(
+    sessions: sessionmaker[Session], key: ApiKey, endpoint_id: str, n: int
+) -> list[str]:
+    with sessions.begin() as session:
+        outcomes = ingest(
+            session,
+            key,
+            [IngestItem(i, endpoint_id, {"i": i}) for i in range(n)],
+            max_payload_bytes=1000,
+            now=utcnow() - timedelta(seconds=1),
+        )
+    return [o.delivery_id for o in outcomes if o.delivery_id]
+
+
+def _claim(
+    sessions: sessionmaker[Session], ids: list[str], now: datetime, owner: str = "w"
+) -> dict[str, Claim]:
+    with sessions.begin() as session:
+        return leases.claim_many(session, ids, owner, 30, now, POLICY)
+
+
+def _record(
+    sessions: sessionmaker[Session], claims: list[Claim], result: AttemptResult, now: datetime
+) -> leases.Recorded:
+    outcomes = [
+        Outcome(c, result, decide(result, c.attempt_number, (1, 1, 1), now), now) for c in claims
+    ]
+    with sessions.begin() as session:
+        return leases.record_group(session, outcomes, POLICY)
+
+
+def _row(sessions: sessionmaker[Session], model: type, id_: str):  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return session.get(model, id_)
+
+
+def test_over_the_cap_is_parked_without_an_attempt_and_woken_when_a_slot_frees(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 5)
+    now = utcnow()
+
+    claims = _claim(sessions, ids, now)
+
+    assert len(claims) == 3
+    parked = [i for i in ids if i not in claims]
+    for delivery_id in parked:
+        row = _row(sessions, Delivery, delivery_id)
+        assert (row.status, row.attempts, row.parked_at is not None) == ("pending", 0, True)
+    with sessions.begin() as session:  # the scheduler leaves parked deliveries to the workers
+        assert not set(take_due(session, now, requeue_after=60)) & set(parked)
+    assert _claim(sessions, parked, now) == {}  # still full
+
+    recorded = _record(sessions, [next(iter(claims.values()))], OK, now)
+
+    assert len(recorded.woken) == 1 and recorded.woken[0] in parked
+    assert _row(sessions, Delivery, recorded.woken[0]).parked_at is None
+    assert list(_claim(sessions, recorded.woken, now)) == recorded.woken
+
+
+def test_the_cap_holds_for_concurrent_claimers(sessions: sessionmaker[Session]) -> None:
+    key, endpoint_id = _endpoint(sessions, max_in_flight=2)
+    ids = _deliveries(sessions, key, endpoint_id, 8)
+    barrier = threading.Barrier(len(ids))
+    taken: list[str] = []
+
+    def claim(delivery_id: str) -> None:
+        barrier.wait()
+        taken.extend(_claim(sessions, [delivery_id], utcnow(), owner=delivery_id))
+
+    threads = [threading.Thread(target=claim, args=(d,)) for d in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 2
+
+
+def test_a_dead_workers_slot_comes_back_when_its_lease_ends(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions, max_in_flight=1)
+    first, second = _deliveries(sessions, key, endpoint_id, 2)
+    now = utcnow()
+    assert list(_claim(sessions, [first], now)) == [first]
+    assert _claim(sessions, [second], now) == {}
+    later = now + timedelta(seconds=31)  # the first claim's 30 s lease ran out
+    assert list(_claim(sessions, [second], later)) == [second]
+
+
+def test_the_breaker_opens_holds_everything_probes_once_and_closes(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 6)
+    now = utcnow()
+    claims = _claim(sessions, ids[:2], now)
+
+    recorded = _record(sessions, list(claims.values()), FAIL, now)
+
+    endpoint = _row(sessions, Endpoint, endpoint_id)
+    assert (endpoint.circuit_state, endpoint.consecutive_failures) == ("open", 2)
+    assert endpoint.circuit_open_until == now + timedelta(seconds=10)
+    assert [c.transition for c in recorded.changes] == [("closed", "open")]
+    waiting = _row(sessions, Delivery, ids[2])
+    assert waiting.next_attempt_at == endpoint.circuit_open_until  # held, not attempted
+    assert _claim(sessions, ids[2:], now) == {}
+    assert _row(sessions, Delivery, ids[2]).attempts == 0
+
+    cooled = now + timedelta(seconds=10)
+    probe = _claim(sessions, ids, cooled)
+    assert len(probe) == 1
+    assert _row(sessions, Endpoint, endpoint_id).circuit_state == "half_open"
+    assert _claim(sessions, ids, cooled) == {}  # one probe at a time
+
+    failed = _record(sessions, list(probe.values()), FAIL, cooled)
+    endpoint = _row(sessions, Endpoint, endpoint_id)
+    assert endpoint.circuit_state == "open" and endpoint.circuit_trips == 2
+    assert endpoint.circuit_open_until == cooled + timedelta(seconds=20)  # the cooldown grows
+    assert failed.changes[0].transition == ("half_open", "open")
+
+    again = cooled + timedelta(seconds=20)
+    probe = _claim(sessions, ids, again)
+    closed = _record(sessions, list(probe.values()), OK, again)
+    endpoint = _row(sessions, Endpoint, endpoint_id)
+    assert (endpoint.circuit_state, endpoint.consecutive_failures) == ("closed", 0)
+    assert closed.changes[0].transition == ("half_open", "closed")
+    assert len(closed.woken) <= POLICY.max_in_flight
+    assert len(_claim(sessions, ids, again)) == 3  # the backlog drains at the cap
+
+
+def test_an_operator_retry_passes_an_open_circuit_and_is_the_probe(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 3)
+    now = utcnow()
+    claims = _claim(sessions, ids[:2], now)
+    _record(sessions, list(claims.values()), FAIL, now)
+    with sessions.begin() as session:
+        session.execute(update(Delivery).where(Delivery.id == ids[0]).values(status="failed"))
+        workspace_id = session.get(Endpoint, endpoint_id).workspace_id  # type: ignore[union-attr]
+        retry_delivery(session, workspace_id, ids[0], now)
+
+    assert list(_claim(sessions, ids, now)) == [ids[0]]
+    assert _row(sessions, Delivery, ids[0]).operator_retry is False
+    assert _row(sessions, Endpoint, endpoint_id).circuit_state == "half_open"
+
+
+def test_retry_after_pauses_the_endpoint(sessions: sessionmaker[Session]) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 3)
+    now = utcnow()
+    claims = _claim(sessions, ids[:1], now)
+
+    _record(sessions, list(claims.values()), AttemptResult(status_code=429, retry_after="30"), now)
+
+    endpoint = _row(sessions, Endpoint, endpoint_id)
+    assert endpoint.paused_until == now + timedelta(seconds=30)
+    assert endpoint.circuit_state == "closed"  # a 429 is an answer, not a failure
+    assert _row(sessions, Delivery, ids[1]).next_attempt_at == endpoint.paused_until
+    assert _claim(sessions, ids[1:], now) == {}
+    assert len(_claim(sessions, ids[1:], now + timedelta(seconds=30))) == 2
+
+
+def test_a_rate_limit_defers_to_later_slots(sessions: sessionmaker[Session]) -> None:
+    key, endpoint_id = _endpoint(sessions, rate_limit=2.0, max_in_flight=100)
+    ids = _deliveries(sessions, key, endpoint_id, 6)
+    now = utcnow()
+
+    claims = _claim(sessions, ids, now)
+
+    assert len(claims) == 3  # now, plus one second's worth
+    deferred = sorted(_row(sessions, Delivery, d).next_attempt_at for d in ids if d not in claims)
+    assert deferred[0] > now and deferred == sorted(set(deferred))
+
+
+def test_an_endpoint_failing_for_the_whole_period_is_disabled(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 2)
+    start = utcnow()
+    _record(sessions, list(_claim(sessions, ids[:1], start).values()), FAIL, start)
+    with sessions.begin() as session:  # the breaker is not what this test is about
+        session.execute(update(Endpoint).values(circuit_state="closed", circuit_open_until=None))
+    later = start + timedelta(seconds=3600)
+    _record(sessions, list(_claim(sessions, ids[1:], later).values()), FAIL, later)
+
+    endpoint = _row(sessions, Endpoint, endpoint_id)
+    assert endpoint.is_active is False
+    assert endpoint.disabled_reason == "every attempt failed for 0.0416667 days"
+
+
+def test_a_success_resets_the_sustained_failure_clock(sessions: sessionmaker[Session]) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 2)
+    start = utcnow()
+    _record(sessions, list(_claim(sessions, ids[:1], start).values()), FAIL, start)
+    assert _row(sessions, Endpoint, endpoint_id).failing_since == start
+    _record(sessions, list(_claim(sessions, ids[1:], start).values()), OK, start)
+    assert _row(sessions, Endpoint, endpoint_id).failing_since is None
+    assert Decision  # imported for the type of the outcomes
+
+
+def test_the_scheduler_wakes_a_parked_delivery_whose_slot_is_free(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions, max_in_flight=1)
+    first, second = _deliveries(sessions, key, endpoint_id, 2)
+    now = utcnow()
+    claims = _claim(sessions, [first, second], now)
+    assert list(claims) == [first]
+    with sessions.begin() as session:  # the slot is taken: nothing to wake yet
+        assert wake_stranded(session, POLICY, now) == []
+    with sessions.begin() as session:  # the attempt ends without waking (a missed wake-up)
+        session.execute(update(Delivery).where(Delivery.id == first).values(status="delivered"))
+
+    with sessions.begin() as session:
+        assert wake_stranded(session, POLICY, now) == [second]
+    assert _row(sessions, Delivery, second).parked_at is None
