@@ -137,7 +137,10 @@ def test_endpoint_page_shows_the_circuit_and_sets_the_cap_and_rate(site: Site) -
     )
     bad = site.client.post(f"{page}/limits", data={"csrf_token": token, "maxInFlight": "0"})
 
-    assert saved.status_code == 302 and bad.status_code == 400
+    # A refused form goes back to its page with the reason shown there.
+    assert saved.status_code == 302 and bad.status_code == 302
+    assert 'id="flash"' in (shown := site.client.get(page).get_data(as_text=True))
+    assert "maxInFlight" in shown.split('id="flash"', 1)[1].split("</div>", 1)[0]
     with site.runtime.sessions() as db:
         endpoint = db.get(Endpoint, site.endpoint_id)
         assert endpoint is not None
