@@ -159,6 +159,8 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # W3C traceparent of the ingest request, when tracing was on: a retry's trace links to it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

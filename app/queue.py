@@ -17,6 +17,7 @@ from celery.utils.nodenames import anon_nodename
 from kombu import Connection, Producer
 from kombu.utils.uuid import uuid
 
+from app import tracing
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -195,9 +196,10 @@ class Publisher:
             kwargsrepr="{}",
             ignore_result=None,
         )
-        amqp.send_task_message(
-            producer, DELIVER_TASK, message, retry=retry, declare=None if declare else []
-        )
+        with tracing.publishing(delivery_id, message.headers):
+            amqp.send_task_message(
+                producer, DELIVER_TASK, message, retry=retry, declare=None if declare else []
+            )
 
     def ping(self) -> None:
         """Raise unless the broker accepts a connection (for readiness checks)."""

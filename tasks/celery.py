@@ -9,7 +9,7 @@ from celery import signals
 from prometheus_client import start_http_server
 from sqlalchemy import text
 
-from app import logs
+from app import logs, tracing
 from app.config import Settings
 from app.queue import make_celery
 from tasks.delivery import register_tasks, worker_runtime
@@ -18,6 +18,8 @@ from tasks.health import start_heartbeat
 settings = Settings.from_env()
 app = make_celery(settings)
 register_tasks(app)
+if tracing.setup("worker"):
+    tracing.instrument_worker()
 
 
 @signals.setup_logging.connect

@@ -16,7 +16,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import logs
+from app import logs, tracing
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
 from app.queue import Publisher, make_celery
@@ -40,6 +40,7 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
 
 def main() -> None:
     logs.configure()
+    tracing.setup("scheduler")
     settings = Settings.from_env()
     sessions = session_factory(make_engine(settings.database_url))
     publisher = Publisher(make_celery(settings))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from app import tracing
 from app.batching import Batcher
 from app.config import Settings
 from app.db import UTCDateTime, utcnow
@@ -53,6 +54,7 @@ class Claim:
     payload: str
     endpoint: Destination
     created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
+    traceparent: str | None = None  # the ingest request's trace, when tracing was on
 
 
 # Built once: constructing these per call cost more CPU than executing them.
@@ -80,6 +82,7 @@ _CLAIM = (
         deliveries.c.endpoint_id,
         deliveries.c.payload,
         deliveries.c.created_at,
+        deliveries.c.traceparent,
     )
 )
 _DESTINATIONS = select(*(endpoints.c[field.name] for field in fields(Destination))).where(
@@ -117,7 +120,13 @@ def claim_many(
     # The foreign key cascades deletes from endpoints to deliveries, so every row has one.
     return {
         row.id: Claim(
-            row.id, owner, row.attempts, row.payload, found[row.endpoint_id], row.created_at
+            row.id,
+            owner,
+            row.attempts,
+            row.payload,
+            found[row.endpoint_id],
+            row.created_at,
+            row.traceparent,
         )
         for row in rows
     }
@@ -303,14 +312,15 @@ def deliver(
     taken = attempts.claim(delivery_id)
     if taken is None:
         return None  # not due, already delivered, or another worker holds it
-    if not taken.endpoint.is_active:
-        result = AttemptResult(error="endpoint is disabled", refused=True)
-    else:
-        result = sender.send(build_request(taken, settings, utcnow()))
-    now = utcnow()
-    decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
-    if not attempts.record(Outcome(taken, result, decision, now)):
-        log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
+    with tracing.attempting(taken):
+        if not taken.endpoint.is_active:
+            result = AttemptResult(error="endpoint is disabled", refused=True)
+        else:
+            result = sender.send(build_request(taken, settings, utcnow()))
+        now = utcnow()
+        decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
+        if not attempts.record(Outcome(taken, result, decision, now)):
+            log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
     if observe is not None:
         observe(taken, decision.status)
     return decision.status
