@@ -1,5 +1,7 @@
 """A local webhook receiver for trying hookrelay out: prints each delivery, verifies it if
-WEBHOOK_SECRET is set. Usage: python scripts/receiver.py [PORT]"""
+WEBHOOK_SECRET is set. Usage: python scripts/receiver.py [PORT] [HOST]
+
+HOST defaults to 127.0.0.1; in a container (compose.yaml's `receiver`) it is 0.0.0.0."""
 
 from __future__ import annotations
 
@@ -31,5 +33,6 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
-    print(f"receiving on http://127.0.0.1:{port}/", flush=True)
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    print(f"receiving on http://{host}:{port}/", flush=True)
+    ThreadingHTTPServer((host, port), Handler).serve_forever()
