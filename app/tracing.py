@@ -11,9 +11,12 @@ What is traced, and what is left out on purpose:
 - worker: the task (Celery, context taken from the message) and the attempt with its POST
   (requests). The worker's claims and records are group commits shared by many deliveries,
   so their SQL belongs to no one webhook and is not traced.
-- The context travels in the task message's headers, injected here: the Celery
-  instrumentation's publish hook leaves its span open when the task is not registered in
-  the publishing process (the web process only publishes by name).
+- The context travels in the task message's headers, injected here inside a producer span
+  that covers the send. The Celery instrumentation's publish hook does see these messages
+  (`send_task_message` sends its signals), but with the task not registered in the
+  publishing process (the web publishes by name) it cannot keep its span from one signal to
+  the next: the span ends as the first handler returns, before the message is sent. So the
+  web and the scheduler leave Celery uninstrumented; the worker instruments it to consume.
 - A retry runs in a new trace (the scheduler publishes it, maybe hours later) whose attempt
   span links to the trace of the ingest request, kept on the delivery row as `traceparent`.
 - Span attributes carry delivery, workspace and endpoint ids, never payloads, headers or
