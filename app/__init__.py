@@ -11,7 +11,7 @@ from app.config import Settings
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the API and the pages for `settings` (default: from the environment)."""
-    from app import cli, web
+    from app import cli, tracing, web
     from app.api import register
     from app.runtime import Runtime
 
@@ -34,7 +34,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
         hops = settings.trusted_proxies
         flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    flask_app.extensions["hookrelay"] = Runtime.start(settings)
+    runtime = flask_app.extensions["hookrelay"] = Runtime.start(settings)
+    if tracing.setup("web"):
+        tracing.instrument_web(flask_app, runtime.engine)
     register(flask_app)
     web.register(flask_app)
     cli.register(flask_app)

@@ -212,6 +212,8 @@ class Delivery(Base):
     parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set by an operator's "retry now": the next claim ignores an open circuit or a pause.
     operator_retry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # W3C traceparent of the ingest request, when tracing was on: a retry's trace links to it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -17,6 +17,7 @@ from celery.utils.nodenames import anon_nodename
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.utils.uuid import uuid
 
+from app import tracing
 from app.config import Settings
 from app.redis_broker import TRANSPORT
 
@@ -228,14 +229,15 @@ class Publisher:
             kwargsrepr="{}",
             ignore_result=None,
         )
-        amqp.send_task_message(
-            producer,
-            DELIVER_TASK,
-            message,
-            retry=retry,
-            declare=None if declare else [],
-            queue=queue,
-        )
+        with tracing.publishing(delivery_id, message.headers):
+            amqp.send_task_message(
+                producer,
+                DELIVER_TASK,
+                message,
+                retry=retry,
+                declare=None if declare else [],
+                queue=queue,
+            )
 
     def ping(self) -> None:
         """Raise unless the broker accepts a connection (for readiness checks)."""

@@ -1,11 +1,12 @@
 """A local webhook receiver for trying hookrelay out: prints one line per delivery and verifies
 its signature with the secrets it is given.
 
-Usage: python scripts/receiver.py [PORT] [--secret whsec_...]... [--secrets-file FILE]
+Usage: python scripts/receiver.py [PORT] [HOST] [--secret whsec_...]... [--secrets-file FILE]
 
 Give `--secret` once per endpoint, or keep one secret per line in `--secrets-file`: the file is
 read again whenever it changes, so endpoints created while the receiver runs can be added to
-it. `WEBHOOK_SECRET` in the environment counts as one more `--secret`.
+it. `WEBHOOK_SECRET` in the environment counts as one more `--secret`. HOST defaults to
+127.0.0.1; in a container (compose.yaml's `receiver`) it is 0.0.0.0.
 """
 
 from __future__ import annotations
@@ -84,12 +85,13 @@ def handler(secrets: Secrets) -> type[BaseHTTPRequestHandler]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Print and verify the webhooks hookrelay sends.")
     parser.add_argument("port", nargs="?", type=int, default=9000)
+    parser.add_argument("host", nargs="?", default="127.0.0.1")
     parser.add_argument("--secret", action="append", default=[], help="an endpoint's whsec_...")
     parser.add_argument("--secrets-file", type=Path, help="one secret per line, read per delivery")
     args = parser.parse_args(argv)
     given = [*args.secret, *filter(None, [os.environ.get("WEBHOOK_SECRET")])]
-    server = Server(("127.0.0.1", args.port), handler(Secrets(given, args.secrets_file)))
-    say(f"receiving on http://127.0.0.1:{args.port}/")
+    server = Server((args.host, args.port), handler(Secrets(given, args.secrets_file)))
+    say(f"receiving on http://{args.host}:{args.port}/")
     server.serve_forever()
 
 

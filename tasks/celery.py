@@ -9,7 +9,7 @@ from celery import signals
 from prometheus_client import start_http_server
 from sqlalchemy import text
 
-from app import logs
+from app import logs, tracing
 from app.config import Settings
 from app.queue import make_celery
 from tasks.delivery import register_tasks, worker_runtime
@@ -19,6 +19,8 @@ settings = Settings.from_env()
 app = make_celery(settings)
 register_tasks(app)
 heartbeats: list[Heartbeat] = []
+if tracing.setup("worker"):
+    tracing.instrument_worker()
 
 
 @signals.setup_logging.connect

@@ -16,7 +16,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import logs
+from app import logs, tracing
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
 from app.queue import Publisher, make_celery
@@ -58,6 +58,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logs.configure()
+    tracing.setup("scheduler")
     settings = Settings.from_env()
     sessions = session_factory(make_engine(settings.database_url))
     publisher = Publisher(make_celery(settings))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from app import tracing
 from app.batching import Batcher
 from app.config import Settings
 from app.db import utcnow
@@ -114,14 +115,15 @@ def deliver(
     taken = attempts.claim(delivery_id)
     if taken is None:
         return None  # not due, deferred, already delivered, or another worker holds it
-    if not taken.endpoint.is_active:
-        result = AttemptResult(error="endpoint is disabled", refused=True)
-    else:
-        result = sender.send(build_request(taken, settings, utcnow()))
-    now = utcnow()
-    decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
-    if not attempts.record(Outcome(taken, result, decision, now)):
-        log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
+    with tracing.attempting(taken):
+        if not taken.endpoint.is_active:
+            result = AttemptResult(error="endpoint is disabled", refused=True)
+        else:
+            result = sender.send(build_request(taken, settings, utcnow()))
+        now = utcnow()
+        decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
+        if not attempts.record(Outcome(taken, result, decision, now)):
+            log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
     if observe is not None:
         observe(taken, decision.status)
     return decision.status

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import tracing
 from app.db import UTCDateTime
 from app.errors import APIError, not_found
 from app.ids import new_id
@@ -98,6 +99,7 @@ def ingest(
     if not prepared:
         return list(outcomes.values())
 
+    traceparent = tracing.ingest_traceparent(api_key.workspace_id)
     claimed = _claim_keys(session, api_key.workspace_id, prepared, now)
     existing = _existing_keys(session, api_key.workspace_id, prepared, claimed)
     rows: list[dict[str, Any]] = []
@@ -118,6 +120,8 @@ def ingest(
         if prep.key in claimed and not any(r["id"] == delivery_id for r in rows):
             outcome.created = True
             rows.append(_delivery_row(api_key, prep, delivery_id, now))
+            if traceparent is not None:
+                rows[-1]["traceparent"] = traceparent
     if rows:
         session.connection().execute(_INSERT_DELIVERIES, rows)
     return list(outcomes.values())

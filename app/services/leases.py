@@ -52,6 +52,7 @@ class Claim:
     payload: str
     endpoint: Destination
     created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
+    traceparent: str | None = None  # the ingest request's trace, when tracing was on
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ _CLAIM = (
         deliveries.c.endpoint_id,
         deliveries.c.payload,
         deliveries.c.created_at,
+        deliveries.c.traceparent,
     )
 )
 
@@ -174,7 +176,13 @@ def claim_group(
     }
     claims = {
         row.id: Claim(
-            row.id, owner, row.attempts, row.payload, destinations[row.endpoint_id], row.created_at
+            row.id,
+            owner,
+            row.attempts,
+            row.payload,
+            destinations[row.endpoint_id],
+            row.created_at,
+            row.traceparent,
         )
         for row in session.execute(_CLAIM, params)
     }

@@ -38,8 +38,14 @@ AS_SHIPPED = {
 
 
 def snippets() -> list[tuple[str, str]]:
-    """Every bash and python block, except the one that starts the stack and the test suite."""
-    return [(kind, code) for kind, code in BLOCK.findall(README) if "./scripts/" not in code]
+    """Every bash and python block, except the one that starts the stack and the test suite,
+    and the container quick start, which needs a container engine (`scripts/test-image` runs
+    the image it builds with podman)."""
+    return [
+        (kind, code)
+        for kind, code in BLOCK.findall(README)
+        if "./scripts/" not in code and "docker compose" not in code
+    ]
 
 
 def as_script(blocks: list[tuple[str, str]], port: int, receiver_port: int) -> str:
