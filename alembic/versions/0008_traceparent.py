@@ -1,7 +1,7 @@
 """keep the ingest request's W3C traceparent on each delivery, so retries link to its trace
 
-Revision ID: 0004_traceparent
-Revises: 0003
+Revision ID: 0008_traceparent
+Revises: 0007_isolation
 Create Date: 2026-11-27
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0004_traceparent"
-down_revision: str | None = "0003"
+revision: str = "0008_traceparent"
+down_revision: str | None = "0007_isolation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
