@@ -8,12 +8,19 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from alembic import command
 from app import crypto
 from app.db import Base, make_engine
 from tests.support.stack import ROOT
+
+
+def test_the_migrations_form_one_line() -> None:
+    # The release step runs `alembic upgrade head`, which refuses a history with two heads.
+    script = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+    assert len(script.get_heads()) == 1, script.get_heads()
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
