@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
-from app.queue import DELIVER_TASK, Publisher, make_celery
+from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
 from app.services.endpoint_health import Policy
@@ -33,14 +33,8 @@ class WorkerRuntime:
     def build(cls, settings: Settings) -> WorkerRuntime:
         crypto.configure(crypto.load_keys(settings))
         engine = make_engine(settings.database_url)
-        # Parked deliveries a finished attempt wakes go back on the first-attempt queue.
-        publisher = Publisher(make_celery(settings))
         attempts = delivering.Attempts(
-            engine,
-            settings.lease_seconds,
-            lease_owner,
-            policy=Policy.from_settings(settings),
-            wake=publisher.publish,
+            engine, settings.lease_seconds, lease_owner, policy=Policy.from_settings(settings)
         )
         return cls(
             settings,
