@@ -56,6 +56,10 @@ class Policy:
             settings.disable_after,
         )
 
+    def cap(self, state: Any) -> int:
+        """The endpoint's own cap on attempts in flight, or the server default."""
+        return int(state.max_in_flight or self.max_in_flight)
+
     def cooldown(self, trips: int) -> float:
         """Seconds the circuit stays open after its `trips`-th opening in a row: doubling."""
         return min(self.circuit_cooldown * 2 ** max(0, trips - 1), self.circuit_cooldown_max)
@@ -107,7 +111,7 @@ def admit(
         into.claim.extend(row.id for row in waiting)  # recorded as refused, never sent
         return
     blocked_until = _blocked_until(state, now)
-    cap = state.max_in_flight or policy.max_in_flight
+    cap = policy.cap(state)
     circuit = state.circuit_state
     if circuit != "closed" and blocked_until is None:
         cap = 1  # open and cooled down, or half open: one probe at a time
@@ -232,7 +236,7 @@ def observe(
     if circuit != state.circuit_state:
         change.transition = (state.circuit_state, circuit)
         if circuit == "closed":
-            change.wake = max(change.wake, state.max_in_flight or policy.max_in_flight)
+            change.wake = max(change.wake, policy.cap(state))
     holds = []
     if circuit == "open" and change.transition is not None and open_until is not None:
         holds.append(open_until)
@@ -341,7 +345,7 @@ def wake_stranded(session: Executor, policy: Policy, now: datetime, limit: int =
     for endpoint_id, state in states.items():
         if _blocked_until(state, now) is not None:
             continue
-        cap = 1 if state.circuit_state != "closed" else state.max_in_flight or policy.max_in_flight
+        cap = 1 if state.circuit_state != "closed" else policy.cap(state)
         free = cap - counts.get(endpoint_id, 0)
         if free > 0:
             woken += apply_change(session, Change(endpoint_id, wake=free), now)
