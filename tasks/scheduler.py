@@ -31,9 +31,9 @@ BATCH = 500
 def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Settings) -> int:
     """Enqueue everything due now, in batches; return how many were handed to the queue.
 
-    Deliveries attempted before go to the retry lane, the others (lost publishes, parked
-    ones past the safety net) to the first-attempt lane. Then parked deliveries of
-    endpoints with free slots are woken, in case a wake-up was missed.
+    Deliveries attempted before go to the retry lane, the others (lost publishes) to the
+    first-attempt lane. Then parked deliveries of endpoints with free slots are woken: at
+    the end of a cooldown or a pause, or where a wake-up was missed.
     """
     total = 0
     while True:
@@ -43,9 +43,13 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
         total += publisher.publish(lanes.retries, queue=settings.retry_queue_name)
         if len(lanes) < BATCH:
             break
-    with sessions.begin() as session:
-        woken = wake_stranded(session, Policy.from_settings(settings), utcnow())
-    return total + publisher.publish(woken)
+    policy, after = Policy.from_settings(settings), ""
+    while after is not None:
+        with sessions.begin() as session:
+            woken = wake_stranded(session, policy, utcnow(), after)
+        total += publisher.publish(woken.ids)
+        after = woken.next_after
+    return total
 
 
 def main() -> None:

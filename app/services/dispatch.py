@@ -36,21 +36,20 @@ def take_due_lanes(
     """Select deliveries to (re)enqueue and stamp them, so one is not published every pass.
 
     Due: waiting with `next_attempt_at` passed and not published within `requeue_after`
-    (covers a publish lost after commit and a message lost with its broker). A delivery
-    parked over its endpoint's cap waits for a worker to wake it; only one parked longer
-    than `requeue_after` is taken here, as a safety net. Orphaned: in
-    flight with an expired lease (its worker died). `SKIP LOCKED` lets several schedulers
+    (covers a publish lost after commit and a message lost with its broker). A parked
+    delivery is never taken here: it is woken at its endpoint's pace, by a finished attempt
+    or by `wake_stranded`, which the scheduler runs every pass. Orphaned: in flight with an
+    expired lease (its worker died). `SKIP LOCKED` lets several schedulers
     run at once without taking the same rows; the work scales with what is due, thanks to
     the partial indexes on `next_attempt_at` and `lease_expires_at`.
     """
     stale = now - timedelta(seconds=requeue_after)
     not_recent = or_(deliveries.c.enqueued_at.is_(None), deliveries.c.enqueued_at < stale)
-    not_parked = or_(deliveries.c.parked_at.is_(None), deliveries.c.parked_at < stale)
     due = and_(
         deliveries.c.status.in_(WAITING_STATUSES),
         deliveries.c.next_attempt_at <= now,
         not_recent,
-        not_parked,
+        deliveries.c.parked_at.is_(None),
     )
     orphaned = and_(
         deliveries.c.status == "delivering", deliveries.c.lease_expires_at < now, not_recent

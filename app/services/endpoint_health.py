@@ -8,8 +8,11 @@ record lock the endpoint rows first, in id order, and decide under that lock.
 
 A delivery that may not go now is deferred in the claim's transaction, never attempted:
 over the cap it is parked until an attempt to its endpoint finishes and wakes it; while the
-circuit is open, the endpoint paused or its rate spent, its `next_attempt_at` moves to when
-it may go and the scheduler publishes it then. A worker thread never waits for either.
+circuit is open or the endpoint paused it is parked too, held until the cooldown or the pause
+ends, and then woken no faster than the endpoint takes them (one probe first), so a backlog
+never floods the queue ahead of other endpoints' deliveries; over its rate, its
+`next_attempt_at` moves to its own later slot and the scheduler publishes it then. A worker
+thread never waits for either.
 """
 
 from __future__ import annotations
@@ -86,8 +89,9 @@ class Admission:
     """What the claim does with the waiting deliveries of one group, per delivery id."""
 
     claim: list[str] = field(default_factory=list)
-    park: list[str] = field(default_factory=list)
-    defer: dict[str, datetime] = field(default_factory=dict)
+    park: list[str] = field(default_factory=list)  # over the cap: until a slot frees
+    hold: dict[str, datetime] = field(default_factory=dict)  # parked until the block ends
+    defer: dict[str, datetime] = field(default_factory=dict)  # to a later rate slot
     endpoint_updates: list[dict[str, Any]] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)  # circuits a probe half-opened
@@ -113,8 +117,10 @@ def admit(
     blocked_until = _blocked_until(state, now)
     cap = policy.cap(state)
     circuit = state.circuit_state
-    if circuit != "closed" and blocked_until is None:
-        cap = 1  # open and cooled down, or half open: one probe at a time
+    if circuit != "closed" or state.paused_until is not None:
+        # Open (an operator's retry may pass), cooled down, half open, or a pause just
+        # over: one probe at a time until an answer says the endpoint is back.
+        cap = 1
     # Operator retries go first: they pass an open circuit or a pause (they are the probe).
     ordered = sorted(waiting, key=lambda row: not row.operator_retry)
     free = max(0, cap - in_flight)
@@ -126,7 +132,7 @@ def admit(
     probing = False
     for row in ordered:
         if blocked_until is not None and not row.operator_retry:
-            into.defer[row.id] = blocked_until
+            into.hold[row.id] = blocked_until
             into.count("circuit_open" if circuit == "open" else "paused")
         elif free <= 0:
             into.park.append(row.id)
@@ -215,11 +221,14 @@ def observe(
                 open_until = at + timedelta(seconds=policy.cooldown(trips))
             if (at - failing_since).total_seconds() >= policy.disable_after:
                 disabled = True
+        asked = None
         if result.status_code in (429, 503):
             asked = parse_retry_after(result.retry_after, at)
-            if asked:
-                until = at + timedelta(seconds=asked)
-                paused_until = max(paused_until or until, until)
+        if asked:
+            until = at + timedelta(seconds=asked)
+            paused_until = max(paused_until or until, until)
+        elif paused_until is not None and paused_until <= at:
+            paused_until = None  # the probe after a pause got an answer: resume
     values = {
         "circuit_state": circuit,
         "consecutive_failures": failures,
@@ -235,8 +244,9 @@ def observe(
         change.values["disabled_reason"] = f"every attempt failed for {days:g} days"[:200]
     if circuit != state.circuit_state:
         change.transition = (state.circuit_state, circuit)
-        if circuit == "closed":
-            change.wake = max(change.wake, policy.cap(state))
+    resumed = circuit != state.circuit_state or (state.paused_until and paused_until is None)
+    if resumed and circuit == "closed" and paused_until is None:
+        change.wake = max(change.wake, policy.cap(state))  # the backlog drains at the cap
     holds = []
     if circuit == "open" and change.transition is not None and open_until is not None:
         holds.append(open_until)
@@ -322,34 +332,55 @@ def _may_change(result: AttemptResult) -> bool:
     return is_failure(result) or result.status_code in (429, 503)
 
 
+# Held deliveries wait with `next_attempt_at` at the end of their endpoint's block, so the
+# endpoints found here are the ones that may take some now.
 _PARKED_ENDPOINTS = (
     select(deliveries.c.endpoint_id)
-    .where(deliveries.c.parked_at.isnot(None))
+    .where(
+        deliveries.c.parked_at.isnot(None),
+        deliveries.c.next_attempt_at <= _NOW,
+        deliveries.c.endpoint_id > bindparam("b_after"),
+    )
     .distinct()
+    .order_by(deliveries.c.endpoint_id)
     .limit(bindparam("b_limit"))
 )
 
 
-def wake_stranded(session: Executor, policy: Policy, now: datetime, limit: int = 100) -> list[str]:
-    """Wake parked deliveries of endpoints that have free slots now; return their ids.
+@dataclass
+class Woken:
+    """One page of `wake_stranded`: the deliveries woken, and where the next page starts."""
 
-    A parked delivery waits for a record of its endpoint to wake it; this catches one whose
-    wake-up was missed (see `record_states`) within a scheduler pass.
+    ids: list[str]
+    next_after: str | None  # None: no endpoint left to look at
+
+
+def wake_stranded(
+    session: Executor, policy: Policy, now: datetime, after: str = "", limit: int = 100
+) -> Woken:
+    """Wake parked deliveries of endpoints that have free slots now, one page of endpoints
+    (ids after `after`) at a time.
+
+    A parked delivery waits for a record of its endpoint to wake it, except at the end of a
+    cooldown or a pause (nothing is in flight to wake it then) and when a wake-up was missed
+    (see `record_states`): the scheduler pages through every such endpoint each pass.
     """
-    parked = list(session.scalars(_PARKED_ENDPOINTS, {"b_limit": limit}))
+    parked = list(
+        session.scalars(_PARKED_ENDPOINTS, {"b_limit": limit, "b_after": after, "b_now": now})
+    )
     if not parked:
-        return []
+        return Woken([], None)
     states = lock_states(session, parked)
     counts = in_flight(session, parked, now)
     woken: list[str] = []
     for endpoint_id, state in states.items():
         if _blocked_until(state, now) is not None:
             continue
-        cap = 1 if state.circuit_state != "closed" else policy.cap(state)
-        free = cap - counts.get(endpoint_id, 0)
+        probing = state.circuit_state != "closed" or state.paused_until is not None
+        free = (1 if probing else policy.cap(state)) - counts.get(endpoint_id, 0)
         if free > 0:
             woken += apply_change(session, Change(endpoint_id, wake=free), now)
-    return woken
+    return Woken(woken, parked[-1] if len(parked) == limit else None)
 
 
 def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:
@@ -366,6 +397,18 @@ def apply_admission(session: Executor, plan: Admission, claimable: Any, now: dat
             .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)), claimable)
             .values(parked_at=_NOW, enqueued_at=_NOW, **_RELEASED),
             {"b_ids": plan.park, "b_now": now},
+        )
+    if plan.hold:
+        session.execute(
+            deliveries.update()
+            .where(deliveries.c.id == bindparam("b_id"), claimable)
+            .values(
+                next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
+                parked_at=_NOW,
+                enqueued_at=_NOW,
+                **_RELEASED,
+            ),
+            [{"b_id": i, "b_until": until, "b_now": now} for i, until in plan.hold.items()],
         )
     if plan.defer:
         session.execute(
@@ -398,6 +441,8 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
             .values(**change.values, updated_at=now)
         )
     if change.hold_until is not None:
+        # Parked, not merely due later: at the end of the hold they are woken at the
+        # endpoint's pace instead of all being published at once (see `wake_stranded`).
         session.execute(
             deliveries.update()
             .where(
@@ -407,14 +452,21 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
                 deliveries.c.operator_retry.is_(False),
             )
             .values(
-                next_attempt_at=change.hold_until, parked_at=None, enqueued_at=None, updated_at=now
+                next_attempt_at=change.hold_until,
+                parked_at=func.coalesce(deliveries.c.parked_at, now),
+                enqueued_at=now,
+                updated_at=now,
             )
         )
     if change.wake <= 0:
         return []
     oldest = (
         select(deliveries.c.id)
-        .where(deliveries.c.endpoint_id == change.endpoint_id, deliveries.c.parked_at.isnot(None))
+        .where(
+            deliveries.c.endpoint_id == change.endpoint_id,
+            deliveries.c.parked_at.isnot(None),
+            deliveries.c.next_attempt_at <= now,
+        )
         .order_by(deliveries.c.parked_at)
         .limit(change.wake)
     )

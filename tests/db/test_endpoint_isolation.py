@@ -203,7 +203,14 @@ def test_retry_after_pauses_the_endpoint(sessions: sessionmaker[Session]) -> Non
     assert endpoint.circuit_state == "closed"  # a 429 is an answer, not a failure
     assert _row(sessions, Delivery, ids[1]).next_attempt_at == endpoint.paused_until
     assert _claim(sessions, ids[1:], now) == {}
-    assert len(_claim(sessions, ids[1:], now + timedelta(seconds=30))) == 2
+    resumed = now + timedelta(seconds=30)
+    probe = _claim(sessions, ids[1:], resumed)
+    assert len(probe) == 1  # the pause is over: one probe first, not the whole backlog
+
+    answered = _record(sessions, list(probe.values()), OK, resumed)
+
+    assert _row(sessions, Endpoint, endpoint_id).paused_until is None
+    assert answered.woken == [d for d in ids[1:] if d not in probe]  # then at the cap
 
 
 def test_a_rate_limit_defers_to_later_slots(sessions: sessionmaker[Session]) -> None:
@@ -257,10 +264,78 @@ def test_the_scheduler_wakes_a_parked_delivery_whose_slot_is_free(
     [first] = list(claims)
     [second] = [d for d in both if d != first]
     with sessions.begin() as session:  # the slot is taken: nothing to wake yet
-        assert wake_stranded(session, POLICY, now) == []
+        assert wake_stranded(session, POLICY, now).ids == []
     with sessions.begin() as session:  # the attempt ends without waking (a missed wake-up)
         session.execute(update(Delivery).where(Delivery.id == first).values(status="delivered"))
 
     with sessions.begin() as session:
-        assert wake_stranded(session, POLICY, now) == [second]
+        assert wake_stranded(session, POLICY, now).ids == [second]
     assert _row(sessions, Delivery, second).parked_at is None
+
+
+def test_a_held_backlog_is_woken_at_the_endpoints_pace_not_published_at_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 8)
+    now = utcnow()
+    _record(sessions, list(_claim(sessions, ids[:2], now).values()), FAIL, now)  # opens
+    held = ids[2:]
+    assert _claim(sessions, held, now) == {}  # their messages, consumed while open
+    cooled = now + timedelta(seconds=10)
+
+    with sessions.begin() as session:  # the cooldown is over: no flood into the queue
+        assert not set(take_due(session, cooled, requeue_after=60)) & set(held)
+    with sessions.begin() as session:  # (the database is shared: look at ours only)
+        probe = [d for d in wake_stranded(session, POLICY, cooled).ids if d in ids]
+    assert len(probe) == 1  # one probe goes first
+    claims = _claim(sessions, probe, cooled)  # its message, published once woken
+    assert list(claims) == probe
+    with sessions.begin() as session:
+        assert not set(wake_stranded(session, POLICY, cooled).ids) & set(ids)
+
+    closed = _record(sessions, list(claims.values()), OK, cooled)
+
+    assert len(closed.woken) == POLICY.max_in_flight  # then the backlog drains at the cap
+    assert set(closed.woken) <= set(ids) - set(probe)
+
+
+def test_operator_retries_through_an_open_circuit_go_one_at_a_time(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 4)
+    now = utcnow()
+    _record(sessions, list(_claim(sessions, ids[:2], now).values()), FAIL, now)  # opens
+    with sessions.begin() as session:
+        workspace_id = session.get(Endpoint, endpoint_id).workspace_id  # type: ignore[union-attr]
+        for delivery_id in ids:
+            session.execute(
+                update(Delivery).where(Delivery.id == delivery_id).values(status="failed")
+            )
+            retry_delivery(session, workspace_id, delivery_id, now)
+
+    assert len(_claim(sessions, ids, now)) == 1  # the probe, not the endpoint's whole cap
+
+
+def test_the_scheduler_pages_through_every_endpoint_with_parked_deliveries(
+    sessions: sessionmaker[Session],
+) -> None:
+    parked = []
+    for _ in range(3):
+        key, endpoint_id = _endpoint(sessions, max_in_flight=1)
+        first, second = _deliveries(sessions, key, endpoint_id, 2)
+        now = utcnow()
+        _claim(sessions, [first], now)  # takes the slot
+        _claim(sessions, [second], now)  # parked
+        with sessions.begin() as session:  # ends without waking anyone (a missed wake-up)
+            session.execute(update(Delivery).where(Delivery.id == first).values(status="delivered"))
+        parked.append(second)
+
+    woken, after = [], ""
+    while after is not None:
+        with sessions.begin() as session:
+            page = wake_stranded(session, POLICY, utcnow(), after, limit=2)
+        woken += page.ids
+        after = page.next_after
+    assert set(parked) <= set(woken)  # (others' parked deliveries may share the database)
