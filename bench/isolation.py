@@ -3,7 +3,8 @@
 On one running hookrelay (shipped defaults, the benchmark's worker processes), healthy single
 sends go out at a steady rate for a fixed time, in turn:
 
-- quiet: nothing else queued (this run's baseline);
+- quiet: nothing else queued (this run's baseline, after two seconds of the same sends to warm
+  the stack up);
 - hang: a second tenant has `bad` deliveries queued to an endpoint that accepts the connection
   and never answers (each attempt holds a worker thread until the delivery timeout);
 - fail: the same to an endpoint answering 500;
@@ -40,17 +41,20 @@ async def isolation(stack: Stack, healthy: Client, sizes: Sizes, receiver: Recei
     """Every turn on one stack whose workers run; {turn: figures}."""
     out: dict[str, Figures] = {}
     bad_tenant = stack.tenant()
+    rate, seconds = sizes.isolation_rate, sizes.isolation_seconds
+    # Warm up first (connections, pools, first queries), so the quiet turn is a fair baseline.
+    await _healthy(healthy, sizes.isolation_rate, 2.0, receiver.port)
     for turn, path in TURNS.items():
         print(f"isolation: {turn}", file=sys.stderr, flush=True)
         await receiver_get(receiver.port, "/reset", "POST")
         if path is None:
-            out[turn] = await _healthy(healthy, sizes, receiver.port)
+            out[turn] = await _healthy(healthy, rate, seconds, receiver.port)
             continue
         url = f"http://127.0.0.1:{receiver.port}{path}"
         bad = Client(stack.base_url, bad_tenant.api_key, stack.endpoint(bad_tenant, url)["id"])
         await closed_loop(bad.batch, sizes.isolation_bad // 20, 8, timeout=300)
         watch = asyncio.create_task(_open_intervals(stack, bad_tenant, bad.endpoint_id))
-        figures = await _healthy(healthy, sizes, receiver.port)
+        figures = await _healthy(healthy, rate, seconds, receiver.port)
         watch.cancel()
         intervals = await _result(watch)
         seen = (await receiver_get(receiver.port, "/misbehaving"))[path]
@@ -67,8 +71,8 @@ async def isolation(stack: Stack, healthy: Client, sizes: Sizes, receiver: Recei
     return out
 
 
-async def _healthy(client: Client, sizes: Sizes, port: int) -> Figures:
-    sent = await open_loop(client.single, sizes.isolation_rate, sizes.isolation_seconds)
+async def _healthy(client: Client, rate: float, seconds: float, port: int) -> Figures:
+    sent = await open_loop(client.single, rate, seconds)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (await receiver_get(port, "/stats"))["unique"] >= len(sent.ids):
