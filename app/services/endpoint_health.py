@@ -239,9 +239,8 @@ def observe(
     }
     change.values = {k: v for k, v in values.items() if getattr(state, k) != v}
     if disabled:
-        days = policy.disable_after / 86400
         change.values["is_active"] = False
-        change.values["disabled_reason"] = f"every attempt failed for {days:g} days"[:200]
+        change.values["disabled_reason"] = f"every attempt failed for {_span(policy.disable_after)}"
     if circuit != state.circuit_state:
         change.transition = (state.circuit_state, circuit)
     resumed = circuit != state.circuit_state or (state.paused_until and paused_until is None)
@@ -256,6 +255,16 @@ def observe(
         change.hold_until = max(holds)
         change.wake = 0
     return change
+
+
+_UNITS = (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0))
+
+
+def _span(seconds: float) -> str:
+    """A period in the largest unit it fills: "5 days", "1 hour", "3 seconds"."""
+    unit, size = next(((u, s) for u, s in _UNITS if seconds >= s), ("second", 1.0))
+    n = round(seconds / size, 2)
+    return f"{n:g} {unit}{'' if n == 1 else 's'}"
 
 
 # SQL -----------------------------------------------------------------------------------------

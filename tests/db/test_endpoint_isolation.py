@@ -239,7 +239,7 @@ def test_an_endpoint_failing_for_the_whole_period_is_disabled(
 
     endpoint = _row(sessions, Endpoint, endpoint_id)
     assert endpoint.is_active is False
-    assert endpoint.disabled_reason == "every attempt failed for 0.0416667 days"
+    assert endpoint.disabled_reason == "every attempt failed for 1 hour"
 
 
 def test_a_success_resets_the_sustained_failure_clock(sessions: sessionmaker[Session]) -> None:

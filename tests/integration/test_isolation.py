@@ -248,3 +248,48 @@ def test_first_attempts_do_not_wait_behind_a_storm_of_retries(
     # The SQLite broker polls each queue in turn, one message per query.
     bound = 8 if stack.name == "sqlite" else 4
     assert max(r.at for r in got) - sent_at < bound, max(r.at for r in got) - sent_at
+
+
+def test_a_backlog_held_by_a_pause_resumes_with_one_probe_then_at_the_cap(
+    stack: Stack, receiver: Receiver
+) -> None:
+    tenant = stack.tenant()
+    name = _name()
+    url = receiver.url(name, limited=1, retry_after=2, sleep=0.3)
+    endpoint = _create(stack, tenant, url, maxInFlight=4)
+    [first] = _send(stack, tenant, endpoint["id"], 1)
+    receiver.wait_for(name, 1)
+    deadline = time.monotonic() + 5
+    while _endpoint(stack, tenant, endpoint["id"])["pausedUntil"] is None:
+        assert time.monotonic() < deadline, "the 429 did not pause the endpoint"
+        time.sleep(0.05)
+    held = _send(stack, tenant, endpoint["id"], 12)
+
+    _wait_all(stack, [first, *held], "delivered", timeout=30)
+
+    probe, *backlog = sorted(receiver.received(name)[1:], key=lambda r: r.at)
+    # The backlog was not all released when the pause ended: one request went alone, and
+    # the rest followed its answer, at the endpoint's cap.
+    assert min(r.at for r in backlog) >= probe.done - 0.05, (probe, backlog[0])
+    assert receiver.most_in_flight(name) == 4
+    assert _attempt_count(stack, held) == 12
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pg-redis"])
+def test_an_endpoint_failing_for_the_whole_period_is_disabled_with_a_reason(
+    backend: str, fresh_stack: Any, receiver: Receiver
+) -> None:
+    stack = fresh_stack(backend, HOOKRELAY_DISABLE_AFTER="3").start()
+    tenant = stack.tenant()
+    name = _name()
+    endpoint = _create(stack, tenant, receiver.url(name, status=500), maxInFlight=2)
+    _send(stack, tenant, endpoint["id"], 20)
+
+    deadline = time.monotonic() + 30
+    while (found := _endpoint(stack, tenant, endpoint["id"]))["isActive"]:
+        assert time.monotonic() < deadline, f"still active after 30 s: {found['circuit']}"
+        time.sleep(0.2)
+
+    assert found["disabledReason"] == "every attempt failed for 3 seconds"
+    failed_for = receiver.received(name)[-1].at - receiver.received(name)[0].at
+    assert failed_for >= 3 - 0.1  # not before the whole period had failed
