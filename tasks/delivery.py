@@ -9,7 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from celery import Celery
+from celery import Celery, Task
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crypto, metrics
@@ -64,11 +64,21 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def register_tasks(celery: Celery) -> None:
-    @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
-    def deliver(delivery_id: str) -> str | None:
-        rt = worker_runtime()
-        return delivering.deliver(rt.attempts, rt.sender, rt.settings, delivery_id, observe)
+def deliver(delivery_id: str) -> str | None:
+    """The task's body: one attempt of `delivery_id` with this process's runtime.
+
+    A plain function, so it can be imported and run without a broker; `register_tasks`
+    makes it the Celery task. Returns the new status, None if nothing was due.
+    """
+    rt = worker_runtime()
+    return delivering.deliver(rt.attempts, rt.sender, rt.settings, delivery_id, observe)
+
+
+def register_tasks(celery: Celery) -> Task:
+    """Register `deliver` as `deliveries.deliver` on `celery`, acknowledged after the attempt."""
+    register = celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+    task: Task = register(deliver)
+    return task
 
 
 def observe(claim: delivering.Claim, status: str) -> None:
