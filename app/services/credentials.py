@@ -53,10 +53,13 @@ def issue(session: Session, kind: str, workspace_id: str, region: str, env: str 
 def list_credentials(session: Session, kind: str, workspace_id: str) -> list[CredentialRow]:
     """The workspace's credentials of `kind`, oldest first, revoked ones included."""
     model = KINDS[kind]
-    rows = session.scalars(
-        select(model).where(model.workspace_id == workspace_id).order_by(model.created_at)
+    # The columns, not the entity: mypy joins the two models' entity types into `Base`.
+    rows = session.execute(
+        select(model.id, model.workspace_id, model.prefix, model.created_at, model.revoked_at)
+        .where(model.workspace_id == workspace_id)
+        .order_by(model.created_at)
     )
-    return [CredentialRow(r.id, r.workspace_id, r.prefix, r.created_at, r.revoked_at) for r in rows]
+    return [CredentialRow(*row) for row in rows]
 
 
 def revoke(session: Session, kind: str, reference: str, now: datetime) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, and_, bindparam, func, or_, select
 
 from app.db import UTCDateTime
 from app.ids import new_id
@@ -67,7 +67,7 @@ class Outcome:
 
 # Built once: constructing these per call cost more CPU than executing them.
 _NOW = bindparam("b_now", type_=UTCDateTime())
-_IDS = bindparam("b_ids", expanding=True)
+_IDS: BindParameter[str] = bindparam("b_ids", expanding=True)
 # Written without IN so that the deferrals can run it as one executemany.
 _WAITING = or_(*(deliveries.c.status == status for status in WAITING_STATUSES))
 _CLAIMABLE = or_(
