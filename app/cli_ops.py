@@ -11,8 +11,8 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.db import utcnow
+from app.domain import DELIVERY_STATUSES, REDRIVE_STATUSES
 from app.errors import APIError
-from app.models import DELIVERY_STATUSES
 from app.runtime import Runtime
 from app.services import credentials, operations
 from app.services.redelivery import redrive_endpoint
@@ -128,7 +128,7 @@ def register(app: Flask) -> None:
                     workspace_id,
                     endpoint_id,
                     since=since,
-                    statuses=statuses or ("failed", "dead_letter"),
+                    statuses=statuses or REDRIVE_STATUSES,
                     now=utcnow(),
                 )
         except APIError as exc:

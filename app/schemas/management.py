@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models import DELIVERY_STATUSES
+from app.domain import DELIVERY_STATUSES, DESTINATION_TYPES, REDRIVE_STATUSES, DestinationType
 from app.schemas.base import Strict
 from app.schemas.ingest import EVENT_TYPE_NAME
 from app.schemas.types import (
@@ -40,7 +40,7 @@ RateLimit = Annotated[float, Field(gt=0, le=100000)]
 
 class AppEndpointCreate(Strict):
     url: HttpUrl
-    type: Literal["webhook", "slack"] = "webhook"
+    type: Literal[DESTINATION_TYPES] = DestinationType.WEBHOOK.value  # type: ignore[valid-type]
     description: Description | None = None
     metadata: Metadata | None = None
     config: EndpointConfig | None = None
@@ -117,10 +117,13 @@ class RotateSecretBody(Strict):
     gracePeriodSeconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
 
 
+_REDRIVE = tuple(status.value for status in REDRIVE_STATUSES)
+
+
 class RedriveBody(Strict):
     since: Instant
-    statuses: list[Literal["failed", "dead_letter"]] = Field(
-        default=["failed", "dead_letter"], min_length=1
+    statuses: list[Literal[_REDRIVE]] = Field(  # type: ignore[valid-type]
+        default=list(_REDRIVE), min_length=1
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import tracing
 from app.db import UTCDateTime
+from app.domain import DeliveryStatus
 from app.errors import APIError, not_found
 from app.ids import new_id
 from app.models import Delivery, Endpoint, IdempotencyKey
@@ -213,7 +214,7 @@ def _delivery_row(
         "idempotency_key": prep.key,
         "event_type": prep.item.event_type,
         "payload": prep.body,
-        "status": "pending",
+        "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         # Marked as enqueued before the publish that follows the commit; if that publish is

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain import DestinationType
 from app.errors import APIError, not_found
 from app.ids import (
     hash_token,
@@ -98,7 +99,7 @@ def create_endpoint(
     environment_id: str | None = None,
     config: dict[str, Any] | None = None,
     auth: tuple[str, str] | None = None,
-    type_: str = "webhook",
+    type_: str = DestinationType.WEBHOOK,
     description: str | None = None,
     metadata: dict[str, str] | None = None,
     application_id: str | None = None,
