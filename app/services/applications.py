@@ -11,10 +11,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
 from app.ids import hash_token, new_id
 from app.models import Application, Endpoint, PortalSession
 from app.schemas.management import ApplicationCreate, ApplicationUpdate
+from app.services.errors import Conflict
 from app.services.lookup import lock_owned, owned
 from app.services.workspaces import create_endpoint
 
@@ -33,9 +33,7 @@ def create_application(session: Session, workspace_id: str, spec: ApplicationCre
         with session.begin_nested():
             session.add(application)
     except IntegrityError as exc:
-        raise APIError(
-            409, "conflict", f"an application with externalId '{spec.externalId}' exists"
-        ) from exc
+        raise Conflict(f"an application with externalId '{spec.externalId}' exists") from exc
     return application
 
 
@@ -92,11 +90,7 @@ def create_application_endpoint(
             select(func.count()).where(Endpoint.application_id == application.id)
         )
         if (count or 0) >= application.max_endpoints:
-            raise APIError(
-                409,
-                "conflict",
-                f"application allows at most {application.max_endpoints} endpoints",
-            )
+            raise Conflict(f"application allows at most {application.max_endpoints} endpoints")
     return create_endpoint(session, workspace_id, application_id=application.id, **endpoint)
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain import AttemptStatus
-from app.errors import APIError
 from app.models import Attempt, Delivery, Endpoint
 from app.services import redelivery
 from app.services.endpoints import list_endpoints
+from app.services.errors import ServiceError
 
 PAGE = 100
 CHART_ROW_CAP = 100_000
@@ -123,7 +123,7 @@ def retry_filtered(
         try:
             with session.begin_nested():  # a refusal undoes only its own delivery
                 redelivery.retry_delivery(session, workspace_id, delivery.id, now)
-        except APIError:
+        except ServiceError:
             refused += 1
         else:
             retried.append(delivery.id)

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.domain import RETRYABLE_STATUSES, DeliveryStatus
-from app.errors import APIError
 from app.models import Delivery, Endpoint
+from app.services.errors import Conflict
 from app.services.lookup import owned
 
 deliveries = Delivery.__table__
@@ -42,7 +42,7 @@ def retry_delivery(
         )
     )
     if not updated.rowcount:  # type: ignore[attr-defined]
-        raise APIError(409, "conflict", f"delivery is {delivery.status}, already on its way")
+        raise Conflict(f"delivery is {delivery.status}, already on its way")
     session.refresh(delivery)
     return delivery
 

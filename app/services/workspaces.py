@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain import DestinationType
-from app.errors import APIError, not_found
 from app.ids import (
     hash_token,
     new_api_key,
@@ -20,6 +19,7 @@ from app.ids import (
 )
 from app.models import ApiKey, Endpoint, Environment, ManagementToken, Workspace
 from app.sender import DestinationRefused, check_destination
+from app.services.errors import Invalid, NotFound
 from app.services.lookup import owned
 
 
@@ -85,7 +85,7 @@ def default_environment(session: Session, workspace_id: str) -> Environment:
         )
     )
     if env is None:
-        raise not_found("Workspace")
+        raise NotFound("Workspace")
     return env
 
 
@@ -140,12 +140,12 @@ CREDENTIALS_IN_URL = (
 
 
 def vet_url(url: str, *, allow_private: bool, allow_metadata: bool = False) -> None:
-    """Refuse destinations the sender would refuse, with a 400 that names the field."""
+    """Refuse destinations the sender would refuse, naming the field."""
     # A URL is shown in API answers, pages, logs and error messages; a password in it would be
     # too, so credentials go in the encrypted authPassword instead.
     if "@" in urlsplit(url).netloc:
-        raise APIError(400, "invalid_request", CREDENTIALS_IN_URL)
+        raise Invalid(CREDENTIALS_IN_URL)
     try:
         check_destination(url, allow_private=allow_private, allow_metadata=allow_metadata)
     except DestinationRefused as exc:
-        raise APIError(400, "invalid_request", f"url: {exc}") from exc
+        raise Invalid(f"url: {exc}") from exc

@@ -18,11 +18,12 @@ from werkzeug.wrappers import Response
 
 from app.api.context import runtime
 from app.db import utcnow
-from app.errors import APIError
+from app.errors import APIError, as_api_error
 from app.schemas import parse
 from app.schemas.management import AppEndpointCreate, EndpointUpdate
 from app.services import endpoints, history, portal
 from app.services.applications import create_application_endpoint
+from app.services.errors import ServiceError
 from app.web.limits import limit_fields
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -39,8 +40,10 @@ def refused(_exc: _NoGrant) -> tuple[str, int]:
 
 
 @bp.errorhandler(APIError)
-def form_error(exc: APIError) -> Response | tuple[str, int]:
+@bp.errorhandler(ServiceError)
+def form_error(error: APIError | ServiceError) -> Response | tuple[str, int]:
     """Show a refused change on the page it came from, instead of the API's JSON error."""
+    exc = as_api_error(error)
     if request.method != "POST" or exc.status >= 500:
         return render_template("portal/refused.html", message=exc.message), exc.status
     flash(exc.message)

@@ -18,7 +18,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app.db import utcnow
-from app.errors import APIError
 from app.ids import hash_token, new_id
 from app.models import (
     ApiKey,
@@ -35,6 +34,7 @@ from app.runtime import Runtime
 from app.schemas.management import ApplicationCreate
 from app.services import applications, environments, event_types
 from app.services.auth import authenticate_api_key
+from app.services.errors import Unauthorized
 from app.services.fanout import EventItem, trigger
 from app.services.ingest import IngestItem, ingest
 from app.services.workspaces import Bootstrap, create_endpoint, create_workspace
@@ -374,7 +374,7 @@ def test_credentials_are_shown_once_and_revoked(console: Console) -> None:
         )
         assert code == 200 and f"{newest.id} revoked" in page
         if kind == "key":
-            with console.rt.sessions() as db, pytest.raises(APIError):
+            with console.rt.sessions() as db, pytest.raises(Unauthorized):
                 authenticate_api_key(db, secret)
 
 
