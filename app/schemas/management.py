@@ -23,6 +23,9 @@ from app.schemas.types import (
     Name,
     ResourceId,
 )
+from app.services.applications import ApplicationChange
+from app.services.edits import KEEP
+from app.services.endpoints import EndpointChange
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_PAGE = 100
@@ -63,6 +66,18 @@ class EndpointUpdate(Strict):
     maxInFlight: MaxInFlight | None = None
     rateLimit: RateLimit | None = None
 
+    def as_change(self) -> EndpointChange:
+        """The service's edit: absent fields keep; null clears the ones that may be cleared."""
+        given = self.model_fields_set
+        return EndpointChange(
+            url=KEEP if self.url is None else self.url,
+            description=self.description if "description" in given else KEEP,
+            metadata=KEEP if self.metadata is None else self.metadata,
+            is_active=KEEP if self.isActive is None else self.isActive,
+            max_in_flight=self.maxInFlight if "maxInFlight" in given else KEEP,
+            rate_limit=self.rateLimit if "rateLimit" in given else KEEP,
+        )
+
 
 class EventTypeCreate(Strict):
     name: str = Field(min_length=1, max_length=100, pattern=EVENT_TYPE_NAME)
@@ -88,6 +103,15 @@ class ApplicationUpdate(Strict):
     metadata: Metadata | None = None
     maxEndpoints: Count | None = None
     showEventTypes: bool | None = None
+
+    def as_change(self) -> ApplicationChange:
+        """The service's edit: absent or null fields keep, but a null `maxEndpoints` lifts it."""
+        return ApplicationChange(
+            name=KEEP if self.name is None else self.name,
+            metadata=KEEP if self.metadata is None else self.metadata,
+            max_endpoints=self.maxEndpoints if "maxEndpoints" in self.model_fields_set else KEEP,
+            show_event_types=KEEP if self.showEventTypes is None else self.showEventTypes,
+        )
 
 
 class SubscribeBody(Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -136,9 +137,9 @@ def show_endpoint(endpoint_id: str) -> str:
 
 @bp.post("/endpoints/<endpoint_id>")
 def edit_endpoint(endpoint_id: str) -> Response:
-    change = parse(EndpointUpdate, _form_fields() | limit_fields(request.form))
-    if "description" not in change.model_fields_set:
-        change.description = None  # an emptied field clears the description
+    body = parse(EndpointUpdate, _form_fields() | limit_fields(request.form))
+    # The form always holds the description: an emptied box clears it.
+    change = replace(body.as_change(), description=body.description)
     with scoped(editing=True) as (db, grant):
         portal.endpoint(db, grant, endpoint_id)
         endpoints.update_endpoint(

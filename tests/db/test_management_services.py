@@ -141,3 +141,17 @@ def test_previous_secret_signs_only_until_it_expires(sessions: sessionmaker[Sess
         )
     assert endpoints.signing_secrets(endpoint, now) == [endpoint.secret, endpoint.previous_secret]
     assert endpoints.signing_secrets(endpoint, now + timedelta(minutes=6)) == [endpoint.secret]
+
+
+def test_an_edit_changes_only_what_it_names(sessions: sessionmaker[Session]) -> None:
+    key, (endpoint_id, *_) = _tenant(sessions)
+    ws = key.workspace_id
+    with sessions.begin() as session:
+        first = endpoints.EndpointChange(description="orders", max_in_flight=4, rate_limit=2.5)
+        endpoints.update_endpoint(session, ws, endpoint_id, first, allow_private=True)
+    with sessions.begin() as session:
+        second = endpoints.EndpointChange(max_in_flight=None, is_active=False)
+        edited = endpoints.update_endpoint(session, ws, endpoint_id, second, allow_private=True)
+        stored = (edited.description, edited.max_in_flight, edited.rate_limit, edited.is_active)
+
+    assert stored == ("orders", None, 2.5, False)

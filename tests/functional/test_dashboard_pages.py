@@ -31,7 +31,6 @@ from app.models import (
     ManagementToken,
 )
 from app.runtime import Runtime
-from app.schemas.management import ApplicationCreate
 from app.services import applications, environments, event_types
 from app.services.auth import authenticate_api_key
 from app.services.errors import Unauthorized
@@ -99,7 +98,7 @@ def _workspace(rt: Runtime, name: str) -> Workspace:
     with rt.sessions.begin() as db:
         created = create_workspace(db, name, "us")
         ws = created.workspace_id
-        application = applications.create_application(db, ws, ApplicationCreate(name=f"{name} app"))
+        application = applications.create_application(db, ws, name=f"{name} app")
         endpoint = create_endpoint(
             db,
             ws,
