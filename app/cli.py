@@ -79,7 +79,7 @@ def register(app: Flask) -> None:
         workspace_id: str, url: str, description: str | None, timeout: float | None, as_json: bool
     ) -> None:
         """Create an endpoint and print it, signing secret included."""
-        from app.errors import APIError
+        from app.services.errors import ServiceError
 
         rt = _runtime(app)
         config = {"timeout": timeout} if timeout else {}
@@ -95,7 +95,7 @@ def register(app: Flask) -> None:
                     allow_metadata=rt.settings.allow_metadata_destinations,
                 )
                 data = endpoint_json(created)
-        except APIError as exc:
+        except ServiceError as exc:
             raise click.ClickException(exc.message) from exc
         _emit(data, as_json)
 

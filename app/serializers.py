@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from app.domain import FINAL_STATUSES
 from app.models import (
     Application,
     Attempt,
@@ -15,8 +16,6 @@ from app.models import (
     EventType,
     Subscription,
 )
-
-FINAL_STATUSES = ("delivered", "failed", "dead_letter")
 
 
 def iso(value: datetime | None) -> str | None:

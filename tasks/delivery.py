@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
+from app.domain import AttemptStatus, DeliveryStatus
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -83,8 +84,8 @@ def register_tasks(celery: Celery) -> Task:
 
 def observe(claim: delivering.Claim, status: str) -> None:
     """Count the attempt, time a success from acceptance, and log it with its ids."""
-    delivered = status == "delivered"
-    metrics.ATTEMPTS.labels("succeeded" if delivered else "failed").inc()
+    delivered = status == DeliveryStatus.DELIVERED
+    metrics.ATTEMPTS.labels(AttemptStatus.SUCCEEDED if delivered else AttemptStatus.FAILED).inc()
     if delivered and claim.created_at is not None:
         latency = (utcnow() - claim.created_at).total_seconds()
         metrics.DELIVERY_LATENCY.observe(max(0.0, latency))

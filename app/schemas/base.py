@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.errors import APIError, invalid
+from app.errors import as_api_error, invalid
 
 MAX_BATCH_ITEMS = 20
 M = TypeVar("M", bound=BaseModel)
@@ -42,5 +42,7 @@ def parse(model: type[M], data: Any) -> M:
         raise invalid(describe(exc)) from exc
 
 
-def item_error(exc: APIError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message}
+def item_error(exc: Exception) -> dict[str, str]:
+    """A batch item's refusal (a parse error or a service's) as the contract's item error."""
+    error = as_api_error(exc)
+    return {"code": error.code, "message": error.message}

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from app.models import DELIVERY_STATUSES
+from app.domain import DELIVERY_STATUSES, DESTINATION_TYPES
 
 
 class Out(BaseModel):
@@ -96,7 +96,7 @@ class EndpointOut(Out):
     url: str
     description: str | None
     isActive: bool
-    type: Literal["webhook", "slack"]
+    type: Literal[DESTINATION_TYPES]  # type: ignore[valid-type]
     config: dict[str, Any]
     metadata: dict[str, str]
     secret: str

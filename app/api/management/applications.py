@@ -42,7 +42,16 @@ def list_applications(workspace_id: str) -> Body:
 def create_application(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(ApplicationCreate, read_json())
-        return application_json(applications.create_application(session, workspace_id, spec)), 201
+        created = applications.create_application(
+            session,
+            workspace_id,
+            name=spec.name,
+            external_id=spec.externalId,
+            metadata=spec.metadata,
+            max_endpoints=spec.maxEndpoints,
+            show_event_types=True if spec.showEventTypes is None else spec.showEventTypes,
+        )
+        return application_json(created), 201
 
 
 @bp.get("/applications/<app_id>")
@@ -61,7 +70,7 @@ def get_application(workspace_id: str, app_id: str) -> Body:
 def update_application(workspace_id: str, app_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(ApplicationUpdate, read_json())
-        found = applications.update_application(session, workspace_id, app_id, spec)
+        found = applications.update_application(session, workspace_id, app_id, spec.as_change())
         return application_json(found), 200
 
 

@@ -82,7 +82,7 @@ def update(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         change = parse(EndpointUpdate, read_json())
         endpoint = endpoints.update_endpoint(
-            session, workspace_id, endpoint_id, change, **destinations()
+            session, workspace_id, endpoint_id, change.as_change(), **destinations()
         )
         return endpoint_json(endpoint), 200
 
