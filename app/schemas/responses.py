@@ -7,9 +7,10 @@ fields left unset (a delivery's optional `payload` and `attempts`) are left out,
 fields set to None are written as null. The test suite turns pydantic's serialization
 warnings into errors, so a value of the wrong type fails the tests there.
 
-The ingest results are the exception: built per request on the hot path, they are plain
-dicts (about 0.1 µs against 2 to 4 µs through a model), held to their model by
-`tests/unit/test_responses.py`.
+The ingest results are the exception: built per item on the hot path, they are plain dicts
+(0.2 to 0.4 µs an item, against 2 to 6 µs through a model), each written next to its model.
+
+`tests/functional/test_response_models.py` holds every route's response to its model.
 """
 
 from __future__ import annotations
