@@ -53,6 +53,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """The contract's form of a time: ISO-8601 UTC to the millisecond, `Z` for the zone."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes concurrent
     # writers (web, worker threads, scheduler) wait instead of failing, and BEGIN IMMEDIATE

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.errors import as_api_error, invalid
+from app.errors import invalid
 
 MAX_BATCH_ITEMS = 20
 M = TypeVar("M", bound=BaseModel)
@@ -40,9 +40,3 @@ def parse(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid(describe(exc)) from exc
-
-
-def item_error(exc: Exception) -> dict[str, str]:
-    """A batch item's refusal (a parse error or a service's) as the contract's item error."""
-    error = as_api_error(exc)
-    return {"code": error.code, "message": error.message}
