@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 
 from app import cli_ops
 from app.runtime import Runtime
-from app.serializers import endpoint_json
+from app.schemas.responses import EndpointOut
 from app.services.workspaces import create_endpoint, create_workspace
 
 
@@ -79,7 +79,7 @@ def register(app: Flask) -> None:
         workspace_id: str, url: str, description: str | None, timeout: float | None, as_json: bool
     ) -> None:
         """Create an endpoint and print it, signing secret included."""
-        from app.errors import APIError
+        from app.services.errors import ServiceError
 
         rt = _runtime(app)
         config = {"timeout": timeout} if timeout else {}
@@ -94,8 +94,8 @@ def register(app: Flask) -> None:
                     allow_private=rt.settings.allow_private_destinations,
                     allow_metadata=rt.settings.allow_metadata_destinations,
                 )
-                data = endpoint_json(created)
-        except APIError as exc:
+                data = EndpointOut.from_row(created).body()
+        except ServiceError as exc:
             raise click.ClickException(exc.message) from exc
         _emit(data, as_json)
 

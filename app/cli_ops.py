@@ -11,10 +11,10 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.db import utcnow
-from app.errors import APIError
-from app.models import DELIVERY_STATUSES
+from app.domain import DELIVERY_STATUSES, REDRIVE_STATUSES
 from app.runtime import Runtime
 from app.services import credentials, operations
+from app.services.errors import ServiceError
 from app.services.redelivery import redrive_endpoint
 
 as_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -49,7 +49,7 @@ def _credential_group(app: Flask, kind: str, title: str) -> AppGroup:
                 secret = credentials.issue(
                     session, kind, workspace_id, rt.settings.region, environment_id
                 )
-        except APIError as exc:
+        except ServiceError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(json.dumps({kind: secret}) if as_json else secret)
 
@@ -69,7 +69,7 @@ def _credential_group(app: Flask, kind: str, title: str) -> AppGroup:
         try:
             with _runtime(app).sessions.begin() as session:
                 revoked = credentials.revoke(session, kind, reference, utcnow())
-        except APIError as exc:
+        except ServiceError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"revoked {revoked}")
 
@@ -128,10 +128,10 @@ def register(app: Flask) -> None:
                     workspace_id,
                     endpoint_id,
                     since=since,
-                    statuses=statuses or ("failed", "dead_letter"),
+                    statuses=statuses or REDRIVE_STATUSES,
                     now=utcnow(),
                 )
-        except APIError as exc:
+        except ServiceError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"redriven {count}")
 

@@ -22,17 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.crypto import EncryptedHeaders, EncryptedText
 from app.db import Base, UTCDateTime, utcnow
-
-# Statuses a scheduler may (re)enqueue and a worker may claim.
-WAITING_STATUSES = ("pending", "scheduled_retry")
-DELIVERY_STATUSES = (
-    "pending",
-    "delivering",
-    "delivered",
-    "scheduled_retry",
-    "failed",
-    "dead_letter",
-)
+from app.domain import DeliveryStatus, DestinationType
 
 
 def _created() -> Mapped[datetime]:
@@ -117,7 +107,7 @@ class Endpoint(Base):
     environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(16), default="webhook")
+    type: Mapped[str] = mapped_column(String(16), default=DestinationType.WEBHOOK)
     # Signing secrets, basic-auth passwords and custom header values (in `config`) are
     # encrypted at rest (app/crypto.py); URLs may not carry credentials at all.
     config: Mapped[dict[str, Any]] = mapped_column(EncryptedHeaders(), default=dict)
@@ -201,7 +191,7 @@ class Delivery(Base):
     # The event type a fan-out (or a test event) sent it for; None for a direct send.
     event_type: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -48,8 +48,10 @@ class InProcessStorage(MemoryStorage):
     exactly as before; the sweep only frees what has expired.
     """
 
-    def __init__(self, uri: str | None = None, **options: str) -> None:
-        super().__init__(uri, **options)
+    def __init__(
+        self, uri: str | None = None, wrap_exceptions: bool = False, **options: str
+    ) -> None:
+        super().__init__(uri, wrap_exceptions, **options)
         self._next_sweep = 0.0
         self._sweep_lock = threading.Lock()
 
@@ -65,7 +67,12 @@ class InProcessStorage(MemoryStorage):
 
 
 def _open(uri: str) -> Storage:
-    return InProcessStorage() if uri.startswith("memory://") else storage_from_string(uri)
+    if uri.startswith("memory://"):
+        return InProcessStorage()
+    store = storage_from_string(uri)
+    if not isinstance(store, Storage):  # an `async+` scheme: its calls would return coroutines
+        raise ValueError(f"rate-limit store {uri.split(':', 1)[0]!r} is asynchronous")
+    return store
 
 
 class RateLimits:

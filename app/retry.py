@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from app.domain import DeliveryStatus
+
 MAX_RETRY_AFTER = 24 * 3600.0
 JITTER = 0.1  # +/-10 %: spreads a retry storm after an outage without reordering the ladder
 
@@ -30,7 +32,7 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class Decision:
-    status: str
+    status: DeliveryStatus
     next_attempt_at: datetime | None = None
     disable_endpoint: bool = False
 
@@ -62,18 +64,18 @@ def decide(
 ) -> Decision:
     """Decide the delivery's next state after attempt number `attempt_number` (1-based)."""
     if result.succeeded:
-        return Decision("delivered")
+        return Decision(DeliveryStatus.DELIVERED)
     if result.status_code == 410:
         # The receiver says the URL is gone for good: stop sending to it at all.
-        return Decision("failed", disable_endpoint=True)
+        return Decision(DeliveryStatus.FAILED, disable_endpoint=True)
     if result.refused:
-        return Decision("failed")
+        return Decision(DeliveryStatus.FAILED)
     retry_index = attempt_number - 1
     if retry_index >= len(schedule):
-        return Decision("dead_letter")
+        return Decision(DeliveryStatus.DEAD_LETTER)
     delay = schedule[retry_index] * (1 + (rng or random).uniform(-JITTER, JITTER))
     if result.status_code in (429, 503):
         asked = parse_retry_after(result.retry_after, now)
         if asked is not None:
             delay = max(delay, asked)
-    return Decision("scheduled_retry", next_attempt_at=now + timedelta(seconds=delay))
+    return Decision(DeliveryStatus.SCHEDULED_RETRY, next_attempt_at=now + timedelta(seconds=delay))

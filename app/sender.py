@@ -133,7 +133,7 @@ def destination(url: str) -> tuple[str, int]:
             raise DestinationRefused("must be an absolute http(s) URL with a host")
         prepared = requests.models.PreparedRequest()
         prepared.prepare_url(url, None)
-        host = (parse_url(prepared.url).host or "").strip("[]").lower()
+        host = (parse_url(prepared.url or "").host or "").strip("[]").lower()
     except (requests.RequestException, ValueError) as exc:
         raise DestinationRefused(f"URL cannot be parsed: {str(exc)[:200]}") from exc
     differs = parts.hostname.isascii() and host != parts.hostname.lower()
@@ -235,11 +235,11 @@ class Sender:
             # requests' own words name the part it cannot send (bounded: never a body)
             return AttemptResult(error=f"cannot be sent: {str(exc)[:200]}", refused=True)
         except requests.RequestException as exc:
-            error = _failed(exc, request, connect_timeout)
-            return AttemptResult(error=error, response_time_ms=_ms(started))
+            failed = _failed(exc, request, connect_timeout)
+            return AttemptResult(error=failed, response_time_ms=_ms(started))
         with response:
-            excerpt, exc = _read_excerpt(response, deadline)
-            error = _failed(exc, request, connect_timeout) if exc else None
+            excerpt, read_error = _read_excerpt(response, deadline)
+            error = _failed(read_error, request, connect_timeout) if read_error else None
             if 300 <= response.status_code < 400:
                 error = failures.redirect(response.headers.get("Location"))
             return AttemptResult(

@@ -1,6 +1,6 @@
 """A Celery worker whose `deliveries.deliver` does nothing: what Celery alone can consume.
 
-The same Celery settings as hookrelay's worker (`app/queue.py`: late acks, prefetch
+The same Celery settings as hookrelay's worker (`app/queue/config.py`: late acks, prefetch
 multiplier 4), started with the same pool and concurrency by `bench/ceilings.py`. Each
 process counts the tasks it ran and, when it shuts down, writes the count and the times of
 its first and last task to `$HOOKRELAY_NOOP_OUT/<pid>.json`: no per-task round trip to

@@ -9,12 +9,13 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from celery import Celery
+from celery import Celery, Task
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crypto, metrics
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
+from app.domain import AttemptStatus, DeliveryStatus
 from app.queue import DELIVER_TASK
 from app.sender import Sender
 from app.services import delivering
@@ -64,17 +65,27 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def register_tasks(celery: Celery) -> None:
-    @celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
-    def deliver(delivery_id: str) -> str | None:
-        rt = worker_runtime()
-        return delivering.deliver(rt.attempts, rt.sender, rt.settings, delivery_id, observe)
+def deliver(delivery_id: str) -> str | None:
+    """The task's body: one attempt of `delivery_id` with this process's runtime.
+
+    A plain function, so it can be imported and run without a broker; `register_tasks`
+    makes it the Celery task. Returns the new status, None if nothing was due.
+    """
+    rt = worker_runtime()
+    return delivering.deliver(rt.attempts, rt.sender, rt.settings, delivery_id, observe)
+
+
+def register_tasks(celery: Celery) -> Task:
+    """Register `deliver` as `deliveries.deliver` on `celery`, acknowledged after the attempt."""
+    register = celery.task(name=DELIVER_TASK, acks_late=True, reject_on_worker_lost=True)
+    task: Task = register(deliver)
+    return task
 
 
 def observe(claim: delivering.Claim, status: str) -> None:
     """Count the attempt, time a success from acceptance, and log it with its ids."""
-    delivered = status == "delivered"
-    metrics.ATTEMPTS.labels("succeeded" if delivered else "failed").inc()
+    delivered = status == DeliveryStatus.DELIVERED
+    metrics.ATTEMPTS.labels(AttemptStatus.SUCCEEDED if delivered else AttemptStatus.FAILED).inc()
     if delivered and claim.created_at is not None:
         latency = (utcnow() - claim.created_at).total_seconds()
         metrics.DELIVERY_LATENCY.observe(max(0.0, latency))

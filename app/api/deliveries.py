@@ -13,7 +13,6 @@ from app.errors import not_found
 from app.models import Attempt, Delivery
 from app.schemas.management import IncludeQuery
 from app.schemas.responses import DeliveryOut
-from app.serializers import attempt_json, delivery_json
 from app.services.auth import authenticate_api_key, bearer_token
 
 bp = Blueprint("deliveries", __name__)
@@ -39,12 +38,16 @@ def get_delivery(delivery_id: str) -> dict[str, Any]:
         if delivery is None:
             raise not_found("Delivery")
         include = set(request.args.get("include", "").split(","))
-        body = delivery_json(delivery, include_payload="payload" in include)
+        attempts = None
         if "attempts" in include:
-            attempts = session.scalars(
-                select(Attempt)
-                .where(Attempt.delivery_id == delivery.id)
-                .order_by(Attempt.attempt_number)
+            attempts = list(
+                session.scalars(
+                    select(Attempt)
+                    .where(Attempt.delivery_id == delivery.id)
+                    .order_by(Attempt.attempt_number)
+                )
             )
-            body["attempts"] = [attempt_json(a) for a in attempts]
-        return body
+        out = DeliveryOut.from_row(
+            delivery, include_payload="payload" in include, attempts=attempts
+        )
+        return out.body()

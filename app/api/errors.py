@@ -9,7 +9,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DataError, DBAPIError, TimeoutError
 from werkzeug.exceptions import HTTPException
 
-from app.errors import APIError, error_body
+from app.errors import APIError, as_api_error, error_body
+from app.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(APIError)
     def api_error(exc: APIError) -> Response:
         return _json(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(ServiceError)
+    def refused(exc: ServiceError) -> Response:
+        """A service's refusal, in the contract's words (status and code)."""
+        return api_error(as_api_error(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -1,6 +1,6 @@
 """Request and response schemas: they validate requests and generate the OpenAPI document."""
 
-from app.schemas.base import MAX_BATCH_ITEMS, Strict, describe, item_error, parse
+from app.schemas.base import MAX_BATCH_ITEMS, Strict, describe, parse
 from app.schemas.ingest import BatchBody, BatchItem, EventBatchItem, SendBody, TriggerBody
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "Strict",
     "TriggerBody",
     "describe",
-    "item_error",
     "parse",
 ]

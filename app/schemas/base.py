@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from app.errors import APIError, invalid
+from app.errors import invalid
 
 MAX_BATCH_ITEMS = 20
 M = TypeVar("M", bound=BaseModel)
@@ -40,7 +40,3 @@ def parse(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid(describe(exc)) from exc
-
-
-def item_error(exc: APIError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, RootModel, StrictInt, ValidationError
 
@@ -78,7 +78,7 @@ def _describe(exc: ValidationError) -> str:
         if first["type"] == "too_long":
             return f"a batch holds at most {MAX_OPERATIONS} operations"
         return f"the body must be a JSON array of operations {SHAPE}"
-    methods = ", ".join(Method.__args__)
+    methods = ", ".join(get_args(Method))
     return (
         f"operation {first['loc'][0]} must be {SHAPE} with a numeric sequence number, "
         f"a method among {methods}, a string path and options {{api_version}}"

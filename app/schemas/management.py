@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models import DELIVERY_STATUSES
+from app.domain import DELIVERY_STATUSES, DESTINATION_TYPES, REDRIVE_STATUSES, DestinationType
 from app.schemas.base import Strict
 from app.schemas.ingest import EVENT_TYPE_NAME
 from app.schemas.types import (
@@ -23,6 +23,9 @@ from app.schemas.types import (
     Name,
     ResourceId,
 )
+from app.services.applications import ApplicationChange
+from app.services.edits import KEEP
+from app.services.endpoints import EndpointChange
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_PAGE = 100
@@ -40,7 +43,7 @@ RateLimit = Annotated[float, Field(gt=0, le=100000)]
 
 class AppEndpointCreate(Strict):
     url: HttpUrl
-    type: Literal["webhook", "slack"] = "webhook"
+    type: Literal[DESTINATION_TYPES] = DestinationType.WEBHOOK.value  # type: ignore[valid-type]
     description: Description | None = None
     metadata: Metadata | None = None
     config: EndpointConfig | None = None
@@ -62,6 +65,18 @@ class EndpointUpdate(Strict):
     # Tri-state: absent keeps the value, null clears it, a number sets it.
     maxInFlight: MaxInFlight | None = None
     rateLimit: RateLimit | None = None
+
+    def as_change(self) -> EndpointChange:
+        """The service's edit: absent fields keep; null clears the ones that may be cleared."""
+        given = self.model_fields_set
+        return EndpointChange(
+            url=KEEP if self.url is None else self.url,
+            description=self.description if "description" in given else KEEP,
+            metadata=KEEP if self.metadata is None else self.metadata,
+            is_active=KEEP if self.isActive is None else self.isActive,
+            max_in_flight=self.maxInFlight if "maxInFlight" in given else KEEP,
+            rate_limit=self.rateLimit if "rateLimit" in given else KEEP,
+        )
 
 
 class EventTypeCreate(Strict):
@@ -88,6 +103,15 @@ class ApplicationUpdate(Strict):
     metadata: Metadata | None = None
     maxEndpoints: Count | None = None
     showEventTypes: bool | None = None
+
+    def as_change(self) -> ApplicationChange:
+        """The service's edit: absent or null fields keep, but a null `maxEndpoints` lifts it."""
+        return ApplicationChange(
+            name=KEEP if self.name is None else self.name,
+            metadata=KEEP if self.metadata is None else self.metadata,
+            max_endpoints=self.maxEndpoints if "maxEndpoints" in self.model_fields_set else KEEP,
+            show_event_types=KEEP if self.showEventTypes is None else self.showEventTypes,
+        )
 
 
 class SubscribeBody(Strict):
@@ -117,10 +141,13 @@ class RotateSecretBody(Strict):
     gracePeriodSeconds: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
 
 
+_REDRIVE = tuple(status.value for status in REDRIVE_STATUSES)
+
+
 class RedriveBody(Strict):
     since: Instant
-    statuses: list[Literal["failed", "dead_letter"]] = Field(
-        default=["failed", "dead_letter"], min_length=1
+    statuses: list[Literal[_REDRIVE]] = Field(  # type: ignore[valid-type]
+        default=list(_REDRIVE), min_length=1
     )
 
 

@@ -11,31 +11,39 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
 from app.ids import hash_token, new_id
 from app.models import Application, Endpoint, PortalSession
-from app.schemas.management import ApplicationCreate, ApplicationUpdate
+from app.services.edits import KEEP, Keep
+from app.services.errors import Conflict
 from app.services.lookup import lock_owned, owned
 from app.services.workspaces import create_endpoint
 
 
-def create_application(session: Session, workspace_id: str, spec: ApplicationCreate) -> Application:
+def create_application(
+    session: Session,
+    workspace_id: str,
+    *,
+    name: str,
+    external_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+    max_endpoints: int | None = None,
+    show_event_types: bool = True,
+) -> Application:
+    """The unique (workspace, external id) constraint settles concurrent creations."""
     application = Application(
         id=new_id("app"),
         workspace_id=workspace_id,
-        external_id=spec.externalId,
-        name=spec.name,
-        metadata_=spec.metadata or {},
-        max_endpoints=spec.maxEndpoints,
-        show_event_types=True if spec.showEventTypes is None else spec.showEventTypes,
+        external_id=external_id,
+        name=name,
+        metadata_=metadata or {},
+        max_endpoints=max_endpoints,
+        show_event_types=show_event_types,
     )
     try:
         with session.begin_nested():
             session.add(application)
     except IntegrityError as exc:
-        raise APIError(
-            409, "conflict", f"an application with externalId '{spec.externalId}' exists"
-        ) from exc
+        raise Conflict(f"an application with externalId '{external_id}' exists") from exc
     return application
 
 
@@ -57,19 +65,28 @@ def get_application(session: Session, workspace_id: str, application_id: str) ->
     return owned(session, Application, workspace_id, application_id, "Application")
 
 
+@dataclass(frozen=True)
+class ApplicationChange:
+    """An edit of an application: each field a new value, or KEEP."""
+
+    name: str | Keep = KEEP
+    metadata: dict[str, str] | Keep = KEEP
+    max_endpoints: int | Keep | None = KEEP  # None lifts the cap
+    show_event_types: bool | Keep = KEEP
+
+
 def update_application(
-    session: Session, workspace_id: str, application_id: str, change: ApplicationUpdate
+    session: Session, workspace_id: str, application_id: str, change: ApplicationChange
 ) -> Application:
-    """Only the fields present change; an explicit null `maxEndpoints` lifts the cap."""
     application = get_application(session, workspace_id, application_id)
-    if change.name is not None:
+    if change.name is not KEEP:
         application.name = change.name
-    if change.metadata is not None:
+    if change.metadata is not KEEP:
         application.metadata_ = change.metadata
-    if "maxEndpoints" in change.model_fields_set:
-        application.max_endpoints = change.maxEndpoints
-    if change.showEventTypes is not None:
-        application.show_event_types = change.showEventTypes
+    if change.max_endpoints is not KEEP:
+        application.max_endpoints = change.max_endpoints
+    if change.show_event_types is not KEEP:
+        application.show_event_types = change.show_event_types
     session.flush()
     return application
 
@@ -92,11 +109,7 @@ def create_application_endpoint(
             select(func.count()).where(Endpoint.application_id == application.id)
         )
         if (count or 0) >= application.max_endpoints:
-            raise APIError(
-                409,
-                "conflict",
-                f"application allows at most {application.max_endpoints} endpoints",
-            )
+            raise Conflict(f"application allows at most {application.max_endpoints} endpoints")
     return create_endpoint(session, workspace_id, application_id=application.id, **endpoint)
 
 

@@ -9,17 +9,17 @@ from typing import Any, Protocol
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
 from app.ids import hash_token, token_matches
 from app.models import ApiKey, Endpoint, ManagementToken
+from app.services.errors import Unauthorized
 
 UNAUTHORIZED = "missing, malformed or revoked credentials"
 
 
 def bearer_token(header: str | None) -> str:
-    """Extract the token of an `Authorization: Bearer ...` header, or raise 401."""
+    """Extract the token of an `Authorization: Bearer ...` header, or refuse (a 401)."""
     if not header or not header.startswith("Bearer "):
-        raise APIError(401, "unauthorized", "missing or malformed Authorization header")
+        raise Unauthorized("missing or malformed Authorization header")
     return header[len("Bearer ") :].strip()
 
 
@@ -83,7 +83,7 @@ def authenticate_for_endpoints(
     environment, in one query (a single send knows its endpoint before reading the body).
     """
     if not token.startswith("nhk_"):
-        raise APIError(401, "unauthorized", UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     params: dict[str, Any] = {"b_hash": hash_token(token)}
     statement = _KEY
     if len(endpoint_ids) == 1:
@@ -95,7 +95,7 @@ def authenticate_for_endpoints(
     # The lookup is by hash; the constant-time compare guards against a lookup that ever
     # matched loosely (collation, truncation) handing out a key for a different token.
     if key is None or key.revoked_at is not None or not token_matches(token, key.token_hash):
-        raise APIError(401, "unauthorized", UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     found = {row.endpoint_id for row in rows if endpoint_ids and row.endpoint_id is not None}
     return Caller(key.id, key.workspace_id, key.environment_id), found
 
@@ -103,10 +103,10 @@ def authenticate_for_endpoints(
 def authenticate_management_token(session: Session, token: str) -> ManagementToken:
     """Return the live management token for `token`; 401 otherwise."""
     if not token.startswith("nhm_"):
-        raise APIError(401, "unauthorized", UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     found = session.scalar(
         select(ManagementToken).where(ManagementToken.token_hash == hash_token(token))
     )
     if found is None or found.revoked_at is not None or not token_matches(token, found.token_hash):
-        raise APIError(401, "unauthorized", UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     return found

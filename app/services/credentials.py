@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.errors import not_found
 from app.ids import hash_token
 from app.models import ApiKey, Environment, ManagementToken, Workspace
+from app.services.errors import NotFound
 from app.services.workspaces import default_environment, issue_api_key, issue_management_token
 
 KINDS: dict[str, type[ApiKey] | type[ManagementToken]] = {
@@ -31,7 +31,7 @@ class CredentialRow:
 def _workspace(session: Session, workspace_id: str) -> Workspace:
     workspace = session.get(Workspace, workspace_id)
     if workspace is None:
-        raise not_found("Workspace")
+        raise NotFound("Workspace")
     return workspace
 
 
@@ -45,7 +45,7 @@ def issue(session: Session, kind: str, workspace_id: str, region: str, env: str 
     else:
         found = session.get(Environment, env)
         if found is None or found.workspace_id != workspace_id:
-            raise not_found("Environment")
+            raise NotFound("Environment")
         environment = found
     return issue_api_key(session, workspace_id, environment.id, region)
 
@@ -53,10 +53,13 @@ def issue(session: Session, kind: str, workspace_id: str, region: str, env: str 
 def list_credentials(session: Session, kind: str, workspace_id: str) -> list[CredentialRow]:
     """The workspace's credentials of `kind`, oldest first, revoked ones included."""
     model = KINDS[kind]
-    rows = session.scalars(
-        select(model).where(model.workspace_id == workspace_id).order_by(model.created_at)
+    # The columns, not the entity: mypy joins the two models' entity types into `Base`.
+    rows = session.execute(
+        select(model.id, model.workspace_id, model.prefix, model.created_at, model.revoked_at)
+        .where(model.workspace_id == workspace_id)
+        .order_by(model.created_at)
     )
-    return [CredentialRow(r.id, r.workspace_id, r.prefix, r.created_at, r.revoked_at) for r in rows]
+    return [CredentialRow(*row) for row in rows]
 
 
 def revoke(session: Session, kind: str, reference: str, now: datetime) -> str:
@@ -66,7 +69,7 @@ def revoke(session: Session, kind: str, reference: str, now: datetime) -> str:
     value = hash_token(reference) if column is model.token_hash else reference
     found = session.scalar(select(model.id).where(column == value))
     if found is None:
-        raise not_found("Credential")
+        raise NotFound("Credential")
     session.execute(
         update(model).where(model.id == found, model.revoked_at.is_(None)).values(revoked_at=now)
     )

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
+from app.domain import AttemptStatus
 from app.models import Attempt, Delivery, Endpoint
 from app.services import redelivery
 from app.services.endpoints import list_endpoints
+from app.services.errors import ServiceError
 
 PAGE = 100
 CHART_ROW_CAP = 100_000
@@ -42,7 +43,7 @@ def endpoint_health(session: Session, workspace_id: str, since: datetime) -> lis
             select(
                 Delivery.endpoint_id,
                 func.count(Attempt.id).label("total"),
-                func.sum(case((Attempt.status == "succeeded", 1), else_=0)).label("ok"),
+                func.sum(case((Attempt.status == AttemptStatus.SUCCEEDED, 1), else_=0)).label("ok"),
             )
             .join(Attempt, Attempt.delivery_id == Delivery.id)
             .where(Delivery.workspace_id == workspace_id, Attempt.created_at >= since)
@@ -107,7 +108,7 @@ def attempts_over_time(
     # with round times whenever the page is loaded.
     start = EPOCH + (since - EPOCH) // step * step
     tally: Counter[tuple[int, bool]] = Counter(
-        ((at - start) // step, status == "succeeded") for at, status in rows
+        ((at - start) // step, status == AttemptStatus.SUCCEEDED) for at, status in rows
     )
     buckets = int((now - start) // step) + 1
     return [(start + n * step, tally[(n, True)], tally[(n, False)]) for n in range(buckets)]
@@ -122,7 +123,7 @@ def retry_filtered(
         try:
             with session.begin_nested():  # a refusal undoes only its own delivery
                 redelivery.retry_delivery(session, workspace_id, delivery.id, now)
-        except APIError:
+        except ServiceError:
             refused += 1
         else:
             retried.append(delivery.id)

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.models import WAITING_STATUSES, Delivery
+from app.domain import WAITING_STATUSES, DeliveryStatus
+from app.models import Delivery
 
 deliveries = Delivery.__table__
 
@@ -52,7 +53,9 @@ def take_due_lanes(
         deliveries.c.parked_at.is_(None),
     )
     orphaned = and_(
-        deliveries.c.status == "delivering", deliveries.c.lease_expires_at < now, not_recent
+        deliveries.c.status == DeliveryStatus.DELIVERING,
+        deliveries.c.lease_expires_at < now,
+        not_recent,
     )
     lanes = Lanes()
     for condition, order in (

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from app import metrics
 from app.config import Settings
 from app.db import UTCDateTime
-from app.models import WAITING_STATUSES, Delivery, Endpoint
+from app.domain import WAITING_STATUSES, DeliveryStatus
+from app.models import Delivery, Endpoint
 from app.retry import AttemptResult, parse_retry_after
 
 log = logging.getLogger("hookrelay.endpoints")
@@ -281,7 +282,7 @@ _LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
     .where(
-        deliveries.c.status == "delivering",
+        deliveries.c.status == DeliveryStatus.DELIVERING,
         deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
         deliveries.c.lease_expires_at >= _NOW,
     )
@@ -290,7 +291,8 @@ _IN_FLIGHT = (
 _RELEASED = {
     # A delivery reclaimed from a dead worker was attempted: it waits as a retry.
     "status": case(
-        (deliveries.c.status == "delivering", "scheduled_retry"), else_=deliveries.c.status
+        (deliveries.c.status == DeliveryStatus.DELIVERING, DeliveryStatus.SCHEDULED_RETRY),
+        else_=deliveries.c.status,
     ),
     "lease_owner": None,
     "lease_expires_at": None,

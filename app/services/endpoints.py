@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.ids import new_endpoint_secret
 from app.models import Endpoint
-from app.schemas.management import EndpointUpdate
+from app.services.edits import KEEP, Keep
 from app.services.lookup import owned
 from app.services.workspaces import vet_url
 
@@ -27,29 +28,42 @@ def list_endpoints(
     return list(session.scalars(stmt.order_by(Endpoint.id)))
 
 
+@dataclass(frozen=True)
+class EndpointChange:
+    """An edit of an endpoint: each field a new value, or KEEP; None clears a field."""
+
+    url: str | Keep = KEEP
+    description: str | Keep | None = KEEP
+    metadata: dict[str, str] | Keep = KEEP
+    is_active: bool | Keep = KEEP
+    max_in_flight: int | Keep | None = KEEP  # None: the server default
+    rate_limit: float | Keep | None = KEEP  # deliveries per second; None: unlimited
+
+
 def update_endpoint(
     session: Session,
     workspace_id: str,
     endpoint_id: str,
-    change: EndpointUpdate,
+    change: EndpointChange,
     *,
     allow_private: bool,
     allow_metadata: bool = False,
 ) -> Endpoint:
+    """Apply `change`; a new URL is vetted like a new endpoint's."""
     endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
-    if change.url is not None:
+    if change.url is not KEEP:
         vet_url(change.url, allow_private=allow_private, allow_metadata=allow_metadata)
         endpoint.url = change.url
-    if "description" in change.model_fields_set:
+    if change.description is not KEEP:
         endpoint.description = change.description
-    if change.metadata is not None:
+    if change.metadata is not KEEP:
         endpoint.metadata_ = change.metadata
-    if change.isActive is not None:
-        set_active(endpoint, change.isActive)
-    if "maxInFlight" in change.model_fields_set:
-        endpoint.max_in_flight = change.maxInFlight
-    if "rateLimit" in change.model_fields_set:
-        endpoint.rate_limit = change.rateLimit
+    if change.is_active is not KEEP:
+        set_active(endpoint, change.is_active)
+    if change.max_in_flight is not KEEP:
+        endpoint.max_in_flight = change.max_in_flight
+    if change.rate_limit is not KEEP:
+        endpoint.rate_limit = change.rate_limit
     session.flush()
     return endpoint
 

@@ -7,9 +7,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
 from app.ids import new_id
 from app.models import Environment, EventType, EventTypeVisibility
+from app.services.errors import Conflict
 from app.services.lookup import owned
 
 
@@ -32,7 +32,7 @@ def create_environment(session: Session, workspace_id: str, name: str, slug: str
         with session.begin_nested():
             session.add(environment)
     except IntegrityError as exc:
-        raise APIError(409, "conflict", f"an environment with slug '{slug}' exists") from exc
+        raise Conflict(f"an environment with slug '{slug}' exists") from exc
     return environment
 
 
@@ -44,7 +44,7 @@ def delete_environment(session: Session, workspace_id: str, environment_id: str)
     """Its API keys, endpoints and deliveries go with it; the default one stays."""
     environment = get_environment(session, workspace_id, environment_id)
     if environment.is_default:
-        raise APIError(409, "conflict", "the default environment cannot be deleted")
+        raise Conflict("the default environment cannot be deleted")
     session.delete(environment)
     session.flush()
 

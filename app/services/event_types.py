@@ -6,14 +6,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import APIError, not_found
 from app.ids import new_id
 from app.models import Endpoint, EventType, Subscription
+from app.services.errors import Conflict, NotFound
 from app.services.lookup import owned
-
-
-def _conflict(what: str) -> APIError:
-    return APIError(409, "conflict", what)
 
 
 def create_event_type(
@@ -27,7 +23,7 @@ def create_event_type(
         with session.begin_nested():
             session.add(event_type)
     except IntegrityError as exc:
-        raise _conflict(f"an event type named '{name}' already exists") from exc
+        raise Conflict(f"an event type named '{name}' already exists") from exc
     return event_type
 
 
@@ -91,7 +87,7 @@ def subscribe(
         )
     )
     if missing := sorted(wanted - known):
-        raise not_found(f"Event type {', '.join(missing)}")
+        raise NotFound(f"Event type {', '.join(missing)}")
     present = set(
         session.scalars(
             select(Subscription.event_type_id).where(Subscription.endpoint_id == endpoint_id)
@@ -105,7 +101,7 @@ def subscribe(
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent request subscribed the same pair first
-        raise _conflict("subscriptions changed concurrently; retry") from exc
+        raise Conflict("subscriptions changed concurrently; retry") from exc
     return len(new)
 
 
@@ -117,7 +113,7 @@ def unsubscribe(session: Session, workspace_id: str, endpoint_id: str, event_typ
         )
     )
     if not removed.rowcount:  # type: ignore[attr-defined]
-        raise not_found("Subscription")
+        raise NotFound("Subscription")
 
 
 def subscribers(session: Session, workspace_id: str, event_type_id: str) -> list[Endpoint]:

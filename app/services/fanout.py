@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from app.errors import APIError, not_found
 from app.models import Endpoint, EventType, Subscription
 from app.services.auth import KeyScope
+from app.services.errors import NotFound, PayloadTooLarge
 from app.services.ingest import IngestItem, ingest, serialize_payload
 
 
@@ -32,7 +32,8 @@ class EventOutcome:
     index: int
     event_type_id: str | None = None
     delivery_ids: list[str] = field(default_factory=list)
-    error: APIError | None = None
+    # Why the item was refused: a ServiceError from here, or the caller's own (unparsable).
+    error: Exception | None = None
 
 
 def trigger(
@@ -51,11 +52,9 @@ def trigger(
     for item in items:
         outcome = outcomes[item.index]
         if len(serialize_payload(item.payload).encode()) > max_payload_bytes:
-            outcome.error = APIError(
-                413, "payload_too_large", f"payload exceeds {max_payload_bytes} bytes"
-            )
+            outcome.error = PayloadTooLarge(f"payload exceeds {max_payload_bytes} bytes")
         elif item.event_type not in subscribers:
-            outcome.error = not_found(f"Event type '{item.event_type}'")
+            outcome.error = NotFound(f"Event type '{item.event_type}'")
         else:
             outcome.event_type_id, endpoint_ids = subscribers[item.event_type]
             for endpoint_id in endpoint_ids:

@@ -8,8 +8,8 @@ import binascii
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import invalid
 from app.models import Attempt, Delivery, Endpoint
+from app.services.errors import Invalid
 from app.services.lookup import owned
 
 MAX_PAGE = 100
@@ -25,9 +25,9 @@ def decode_cursor(cursor: str) -> str:
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise invalid("'cursor': not a cursor this API returned") from exc
+        raise Invalid("'cursor': not a cursor this API returned") from exc
     if not text.startswith(_CURSOR_PREFIX):
-        raise invalid("'cursor': not a cursor this API returned")
+        raise Invalid("'cursor': not a cursor this API returned")
     return text[len(_CURSOR_PREFIX) :]
 
 

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from app import tracing
 from app.db import UTCDateTime
-from app.errors import APIError, not_found
+from app.domain import DeliveryStatus
 from app.ids import new_id
 from app.models import Delivery, Endpoint, IdempotencyKey
 from app.services.auth import KeyScope
+from app.services.errors import Conflict, Inconsistent, NotFound, PayloadTooLarge
 
 IDEMPOTENCY_WINDOW = timedelta(minutes=15)
 _INSERT_DELIVERIES = Delivery.__table__.insert()
@@ -43,7 +44,8 @@ class ItemOutcome:
     index: int
     delivery_id: str | None = None
     idempotency_key: str | None = None
-    error: APIError | None = None
+    # Why the item was refused: a ServiceError from here, or the caller's own (unparsable).
+    error: Exception | None = None
     created: bool = False  # a new delivery that must be enqueued after the commit
 
 
@@ -86,11 +88,11 @@ def ingest(
     for item in items:
         body = serialize_payload(item.payload)
         if len(body.encode()) > max_payload_bytes:
-            outcomes[item.index].error = APIError(
-                413, "payload_too_large", f"payload exceeds {max_payload_bytes} bytes"
+            outcomes[item.index].error = PayloadTooLarge(
+                f"payload exceeds {max_payload_bytes} bytes"
             )
         elif item.endpoint_id not in endpoints:
-            outcomes[item.index].error = not_found("Endpoint")
+            outcomes[item.index].error = NotFound("Endpoint")
         else:
             key = item.idempotency_key or str(uuid.uuid4())
             prepared.append(
@@ -108,12 +110,12 @@ def ingest(
         outcome.idempotency_key = prep.key
         found = claimed.get(prep.key) or existing.get(prep.key)
         if found is None:  # the key row vanished between our two statements
-            outcome.error = APIError(500, "internal_error", "idempotency key could not be read")
+            outcome.error = Inconsistent("idempotency key could not be read")
             continue
         delivery_id, fingerprint = found
         if fingerprint != prep.fingerprint:
-            outcome.error = APIError(
-                409, "conflict", "idempotency key already used with a different endpoint or payload"
+            outcome.error = Conflict(
+                "idempotency key already used with a different endpoint or payload"
             )
             continue
         outcome.delivery_id = delivery_id
@@ -213,7 +215,7 @@ def _delivery_row(
         "idempotency_key": prep.key,
         "event_type": prep.item.event_type,
         "payload": prep.body,
-        "status": "pending",
+        "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         # Marked as enqueued before the publish that follows the commit; if that publish is

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, and_, bindparam, func, or_, select
 
 from app.db import UTCDateTime
+from app.domain import WAITING_STATUSES, AttemptStatus, DeliveryStatus
 from app.ids import new_id
-from app.models import WAITING_STATUSES, Attempt, Delivery, Endpoint
+from app.models import Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision
 from app.services import endpoint_health
 from app.services.endpoint_health import Admission, Change, Executor, Policy
@@ -67,12 +68,12 @@ class Outcome:
 
 # Built once: constructing these per call cost more CPU than executing them.
 _NOW = bindparam("b_now", type_=UTCDateTime())
-_IDS = bindparam("b_ids", expanding=True)
+_IDS: BindParameter[str] = bindparam("b_ids", expanding=True)
 # Written without IN so that the deferrals can run it as one executemany.
 _WAITING = or_(*(deliveries.c.status == status for status in WAITING_STATUSES))
 _CLAIMABLE = or_(
     and_(_WAITING, deliveries.c.next_attempt_at <= _NOW),
-    and_(deliveries.c.status == "delivering", deliveries.c.lease_expires_at < _NOW),
+    and_(deliveries.c.status == DeliveryStatus.DELIVERING, deliveries.c.lease_expires_at < _NOW),
 )
 _CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
     deliveries.c.id.in_(_IDS), _CLAIMABLE
@@ -89,7 +90,7 @@ _CLAIM = (
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS), _CLAIMABLE)
     .values(
-        status="delivering",
+        status=DeliveryStatus.DELIVERING,
         lease_owner=bindparam("b_owner"),
         lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
         attempts=deliveries.c.attempts + 1,
@@ -264,7 +265,7 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     states = endpoint_health.record_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
     current = session.execute(_LEASES, {"b_ids": ids}).all()
-    owners = {row.id: row.lease_owner for row in current if row.status == "delivering"}
+    owners = {row.id: row.lease_owner for row in current if row.status == DeliveryStatus.DELIVERING}
     present = {row.id for row in current}
     kept = [o for o in outcomes if o.claim.delivery_id in present]
     if kept:
@@ -293,7 +294,7 @@ def _finish_row(o: Outcome) -> dict[str, Any]:
         "b_id": o.claim.delivery_id,
         "b_status": o.decision.status,
         "b_next": o.decision.next_attempt_at,
-        "b_delivered": o.at if o.decision.status == "delivered" else None,
+        "b_delivered": o.at if o.decision.status == DeliveryStatus.DELIVERED else None,
         "b_now": o.at,
     }
 
@@ -303,7 +304,7 @@ def _attempt_row(o: Outcome) -> dict[str, Any]:
         "id": new_id("att"),
         "delivery_id": o.claim.delivery_id,
         "attempt_number": o.claim.attempt_number,
-        "status": "succeeded" if o.result.succeeded else "failed",
+        "status": AttemptStatus.SUCCEEDED if o.result.succeeded else AttemptStatus.FAILED,
         "response_status_code": o.result.status_code,
         "response_time_ms": o.result.response_time_ms,
         "error_message": o.result.error,

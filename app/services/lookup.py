@@ -7,19 +7,19 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import not_found
+from app.services.errors import NotFound
 
 T = TypeVar("T")
 
 
 def owned(session: Session, model: type[T], workspace_id: str, row_id: str, what: str) -> T:
-    """Return the row `row_id` of `model` in `workspace_id`, or raise 404 naming `what`."""
+    """Return the row `row_id` of `model` in `workspace_id`, or raise NotFound naming `what`."""
     table: Any = model
     found = session.scalar(
         select(model).where(table.id == row_id, table.workspace_id == workspace_id)
     )
     if found is None:
-        raise not_found(what)
+        raise NotFound(what)
     return found
 
 
@@ -32,5 +32,5 @@ def lock_owned(session: Session, model: type[T], workspace_id: str, row_id: str,
         .with_for_update()
     )
     if found is None:
-        raise not_found(what)
+        raise NotFound(what)
     return found

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, delete, func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import WAITING_STATUSES, Delivery, IdempotencyKey
+from app.domain import FINAL_STATUSES, WAITING_STATUSES, DeliveryStatus
+from app.models import Delivery, IdempotencyKey
 
-FINAL_STATUSES = ("delivered", "failed", "dead_letter")
 deliveries = Delivery.__table__
 
 
@@ -34,7 +34,9 @@ def stuck_deliveries(
     """Deliveries due for `older_than` seconds yet unclaimed, or held by an expired lease."""
     cutoff = now - timedelta(seconds=older_than)
     waiting = and_(Delivery.status.in_(WAITING_STATUSES), Delivery.next_attempt_at <= cutoff)
-    orphaned = and_(Delivery.status == "delivering", Delivery.lease_expires_at <= cutoff)
+    orphaned = and_(
+        Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_expires_at <= cutoff
+    )
     stmt = select(Delivery).where(or_(waiting, orphaned)).order_by(Delivery.next_attempt_at)
     return list(session.scalars(stmt.limit(limit)))
 

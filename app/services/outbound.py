@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from app.config import Settings
+from app.domain import DestinationType
 from app.sender import OutboundRequest
 from app.services.endpoints import signing_secrets
 from app.services.leases import Claim
@@ -20,7 +21,7 @@ def build_request(claim: Claim, settings: Settings, now: datetime) -> OutboundRe
     headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
     headers["Content-Type"] = "application/json"
     body = claim.payload
-    if endpoint.type == "slack":
+    if endpoint.type == DestinationType.SLACK:
         body = _slack_body(body)
     else:
         headers.update(

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import not_found
 from app.ids import hash_token
 from app.models import Application, Delivery, Endpoint, EventType, PortalSession, Subscription
 from app.services.environments import list_visibility
+from app.services.errors import NotFound
 from app.services.event_types import subscribe
 from app.services.workspaces import default_environment
 
@@ -57,7 +57,7 @@ def redeem(session: Session, code: str, now: datetime) -> Grant | None:
 def application(session: Session, grant: Grant) -> Application:
     found = session.get(Application, grant.application_id)
     if found is None:
-        raise not_found("Application")
+        raise NotFound("Application")
     return found
 
 
@@ -70,7 +70,7 @@ def endpoint(session: Session, grant: Grant, endpoint_id: str) -> Endpoint:
     """One of the application's endpoints; anything else is not found."""
     found = session.get(Endpoint, endpoint_id)
     if found is None or found.application_id != grant.application_id:
-        raise not_found("Endpoint")
+        raise NotFound("Endpoint")
     return found
 
 
@@ -110,6 +110,6 @@ def recent_deliveries(session: Session, grant: Grant) -> list[Delivery]:
 def delivery(session: Session, grant: Grant, delivery_id: str) -> Delivery:
     found = session.get(Delivery, delivery_id)
     if found is None:
-        raise not_found("Delivery")
+        raise NotFound("Delivery")
     endpoint(session, grant, found.endpoint_id)  # 404 unless it is one of the application's
     return found

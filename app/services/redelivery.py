@@ -11,14 +11,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.errors import APIError
+from app.domain import RETRYABLE_STATUSES, DeliveryStatus
 from app.models import Delivery, Endpoint
+from app.services.errors import Conflict
 from app.services.lookup import owned
 
-FINAL_STATUSES = ("delivered", "failed", "dead_letter")
-# A delivery waiting for its next retry can be sent now too; one pending or being delivered
-# is already on its way.
-RETRYABLE_STATUSES = ("scheduled_retry", *FINAL_STATUSES)
 deliveries = Delivery.__table__
 
 
@@ -37,7 +34,7 @@ def retry_delivery(
         deliveries.update()
         .where(deliveries.c.id == delivery.id, deliveries.c.status.in_(RETRYABLE_STATUSES))
         .values(
-            status="scheduled_retry",
+            status=DeliveryStatus.SCHEDULED_RETRY,
             next_attempt_at=now,
             enqueued_at=now,
             operator_retry=True,
@@ -45,7 +42,7 @@ def retry_delivery(
         )
     )
     if not updated.rowcount:  # type: ignore[attr-defined]
-        raise APIError(409, "conflict", f"delivery is {delivery.status}, already on its way")
+        raise Conflict(f"delivery is {delivery.status}, already on its way")
     session.refresh(delivery)
     return delivery
 
@@ -72,6 +69,11 @@ def redrive_endpoint(
             deliveries.c.status.in_(statuses),
             deliveries.c.created_at >= since,
         )
-        .values(status="scheduled_retry", next_attempt_at=now, enqueued_at=None, updated_at=now)
+        .values(
+            status=DeliveryStatus.SCHEDULED_RETRY,
+            next_attempt_at=now,
+            enqueued_at=None,
+            updated_at=now,
+        )
     )
     return int(updated.rowcount)  # type: ignore[attr-defined]

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from app.db import iso
 from app.models import Endpoint
-from app.serializers import iso
 from app.services.auth import Caller
 from app.services.ingest import IngestItem, ingest
 from app.services.lookup import owned

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import APIError, not_found
+from app.domain import DestinationType
 from app.ids import (
     hash_token,
     new_api_key,
@@ -19,6 +19,7 @@ from app.ids import (
 )
 from app.models import ApiKey, Endpoint, Environment, ManagementToken, Workspace
 from app.sender import DestinationRefused, check_destination
+from app.services.errors import Invalid, NotFound
 from app.services.lookup import owned
 
 
@@ -84,7 +85,7 @@ def default_environment(session: Session, workspace_id: str) -> Environment:
         )
     )
     if env is None:
-        raise not_found("Workspace")
+        raise NotFound("Workspace")
     return env
 
 
@@ -98,7 +99,7 @@ def create_endpoint(
     environment_id: str | None = None,
     config: dict[str, Any] | None = None,
     auth: tuple[str, str] | None = None,
-    type_: str = "webhook",
+    type_: str = DestinationType.WEBHOOK,
     description: str | None = None,
     metadata: dict[str, str] | None = None,
     application_id: str | None = None,
@@ -139,12 +140,12 @@ CREDENTIALS_IN_URL = (
 
 
 def vet_url(url: str, *, allow_private: bool, allow_metadata: bool = False) -> None:
-    """Refuse destinations the sender would refuse, with a 400 that names the field."""
+    """Refuse destinations the sender would refuse, naming the field."""
     # A URL is shown in API answers, pages, logs and error messages; a password in it would be
     # too, so credentials go in the encrypted authPassword instead.
     if "@" in urlsplit(url).netloc:
-        raise APIError(400, "invalid_request", CREDENTIALS_IN_URL)
+        raise Invalid(CREDENTIALS_IN_URL)
     try:
         check_destination(url, allow_private=allow_private, allow_metadata=allow_metadata)
     except DestinationRefused as exc:
-        raise APIError(400, "invalid_request", f"url: {exc}") from exc
+        raise Invalid(f"url: {exc}") from exc

@@ -19,10 +19,11 @@ from werkzeug.wrappers import Response
 
 from app.api.context import runtime
 from app.db import utcnow
-from app.errors import APIError
+from app.errors import APIError, as_api_error
 from app.models import Endpoint
 from app.services import dashboard, dashboard_sessions, endpoints, history
 from app.services.auth import authenticate_management_token
+from app.services.errors import ServiceError
 from app.services.lookup import owned
 from app.web.chart import DEFAULT_RANGE, HEIGHT, RANGES, WIDTH, stacked_bars, time_axis
 from app.web.limits import limits_update
@@ -53,8 +54,10 @@ def to_sign_in(_exc: _SignIn) -> Response:
 
 
 @bp.errorhandler(APIError)
-def refused(exc: APIError) -> Response | tuple[str, int]:
+@bp.errorhandler(ServiceError)
+def refused(error: APIError | ServiceError) -> Response | tuple[str, int]:
     """A refused form shows its reason on the page it came from; anything else gets a page."""
+    exc = as_api_error(error)
     if request.method == "POST" and exc.status not in (404,) and exc.status < 500:
         flash(exc.message)
         return redirect(request.referrer or url_for("dashboard.overview"))
@@ -76,7 +79,8 @@ def submit_sign_in() -> Response | tuple[str, int, dict[str, str]]:
         with runtime().sessions.begin() as db:
             token = authenticate_management_token(db, submitted)
             opened = dashboard_sessions.open_session(db, token, utcnow())
-    except APIError as exc:
+    except (APIError, ServiceError) as error:
+        exc = as_api_error(error)
         if exc.status == 401:
             limits.sign_in_failed(*who)
         return _refused_sign_in(exc)

@@ -67,7 +67,9 @@ def list_applications() -> str:
 def add_application() -> Response:
     spec = parse(ApplicationCreate, _form("name", "externalId"))
     with signed_in() as (db, workspace_id):
-        created = applications.create_application(db, workspace_id, spec)
+        created = applications.create_application(
+            db, workspace_id, name=spec.name, external_id=spec.externalId
+        )
     flash(f"Application {spec.name} created.")
     return redirect(url_for("dashboard.show_application", application_id=created.id))
 

@@ -10,8 +10,9 @@ from werkzeug.wrappers import Response
 
 from app.api.context import runtime
 from app.db import utcnow
+from app.domain import DELIVERY_STATUSES, DeliveryStatus
 from app.errors import invalid
-from app.models import DELIVERY_STATUSES, Endpoint
+from app.models import Endpoint
 from app.services import dashboard, history, inspection, redelivery
 from app.services.dashboard import DeliveryFilter
 from app.services.endpoints import list_endpoints
@@ -87,7 +88,7 @@ def show_delivery(delivery_id: str) -> str:
             payload=inspection.payload(delivery),
             headers=headers,
             attempts=attempts,
-            retryable=delivery.status != "delivering",
+            retryable=delivery.status != DeliveryStatus.DELIVERING,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -40,7 +42,7 @@ def add_endpoint() -> Response:
     spec = parse(EndpointCreate, fields)
     application_id = request.form.get("application", "")
     with signed_in() as (db, workspace_id):
-        common = {
+        common: dict[str, Any] = {
             "url": spec.url,
             "description": spec.description,
             "environment_id": spec.environmentId,

@@ -1,4 +1,4 @@
-"""The endpoint pages' cap and rate-limit form fields, read into the API's own update body."""
+"""The endpoint pages' cap and rate-limit form fields, validated like the API's update body."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from app.errors import invalid
 from app.schemas import parse
 from app.schemas.management import EndpointUpdate
+from app.services.endpoints import EndpointChange
 
 
 def limit_fields(form: Mapping[str, str]) -> dict[str, Any]:
@@ -24,6 +25,6 @@ def limit_fields(form: Mapping[str, str]) -> dict[str, Any]:
     return fields
 
 
-def limits_update(form: Mapping[str, str]) -> EndpointUpdate:
-    """The update that sets only what the form's limit boxes say (validated like the API)."""
-    return parse(EndpointUpdate, limit_fields(form))
+def limits_update(form: Mapping[str, str]) -> EndpointChange:
+    """The change that sets only what the form's limit boxes say (validated like the API)."""
+    return parse(EndpointUpdate, limit_fields(form)).as_change()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +19,12 @@ from werkzeug.wrappers import Response
 
 from app.api.context import runtime
 from app.db import utcnow
-from app.errors import APIError
+from app.errors import APIError, as_api_error
 from app.schemas import parse
 from app.schemas.management import AppEndpointCreate, EndpointUpdate
 from app.services import endpoints, history, portal
 from app.services.applications import create_application_endpoint
+from app.services.errors import ServiceError
 from app.web.limits import limit_fields
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -39,8 +41,10 @@ def refused(_exc: _NoGrant) -> tuple[str, int]:
 
 
 @bp.errorhandler(APIError)
-def form_error(exc: APIError) -> Response | tuple[str, int]:
+@bp.errorhandler(ServiceError)
+def form_error(error: APIError | ServiceError) -> Response | tuple[str, int]:
     """Show a refused change on the page it came from, instead of the API's JSON error."""
+    exc = as_api_error(error)
     if request.method != "POST" or exc.status >= 500:
         return render_template("portal/refused.html", message=exc.message), exc.status
     flash(exc.message)
@@ -133,9 +137,9 @@ def show_endpoint(endpoint_id: str) -> str:
 
 @bp.post("/endpoints/<endpoint_id>")
 def edit_endpoint(endpoint_id: str) -> Response:
-    change = parse(EndpointUpdate, _form_fields() | limit_fields(request.form))
-    if "description" not in change.model_fields_set:
-        change.description = None  # an emptied field clears the description
+    body = parse(EndpointUpdate, _form_fields() | limit_fields(request.form))
+    # The form always holds the description: an emptied box clears it.
+    change = replace(body.as_change(), description=body.description)
     with scoped(editing=True) as (db, grant):
         portal.endpoint(db, grant, endpoint_id)
         endpoints.update_endpoint(

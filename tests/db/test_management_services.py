@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.errors import APIError
 from app.models import ApiKey, Delivery, IdempotencyKey
 from app.services import endpoints, event_types, redelivery
+from app.services.errors import Conflict, NotFound
 from app.services.fanout import EventItem, trigger
 from app.services.workspaces import create_endpoint, create_workspace
 
@@ -66,7 +66,7 @@ def test_fanout_stores_one_pending_delivery_per_subscriber(
 
     assert outcome.event_type_id == paid.id and outcome.error is None
     assert targets == sorted([(first, "pending"), (second, "pending")])
-    assert missing.error is not None and missing.error.status == 404
+    assert isinstance(missing.error, NotFound)
     assert keys == 2  # stored through ingest(), like any send
 
 
@@ -85,7 +85,7 @@ def test_retry_refuses_a_delivery_in_flight_and_redrive_respects_since(
             )
         ]
         session.add_all(rows)
-    with sessions.begin() as session, pytest.raises(APIError) as in_flight:
+    with sessions.begin() as session, pytest.raises(Conflict) as in_flight:
         redelivery.retry_delivery(session, key.workspace_id, rows[0].id, now)
     with sessions.begin() as session:
         count = redelivery.redrive_endpoint(
@@ -99,7 +99,7 @@ def test_retry_refuses_a_delivery_in_flight_and_redrive_respects_since(
     with sessions() as session:
         statuses = [session.get(Delivery, row.id).status for row in rows]  # type: ignore[union-attr]
 
-    assert in_flight.value.status == 409
+    assert in_flight.value.message == "delivery is pending, already on its way"
     assert count == 2
     assert statuses == ["pending", "failed", "scheduled_retry", "scheduled_retry", "delivered"]
 
@@ -125,11 +125,11 @@ def test_retry_now_moves_a_waiting_retry_to_now_without_restarting_the_schedule(
     with sessions.begin() as session:
         waiting = redelivery.retry_delivery(session, key.workspace_id, rows[0].id, now)
         retried = (waiting.status, waiting.attempts, waiting.next_attempt_at)
-    with sessions.begin() as session, pytest.raises(APIError) as delivering:
+    with sessions.begin() as session, pytest.raises(Conflict) as delivering:
         redelivery.retry_delivery(session, key.workspace_id, rows[1].id, now)
 
     assert retried == ("scheduled_retry", 3, now)  # due now, the ladder goes on from attempt 3
-    assert delivering.value.status == 409
+    assert str(delivering.value) == "delivery is delivering, already on its way"
 
 
 def test_previous_secret_signs_only_until_it_expires(sessions: sessionmaker[Session]) -> None:
@@ -141,3 +141,17 @@ def test_previous_secret_signs_only_until_it_expires(sessions: sessionmaker[Sess
         )
     assert endpoints.signing_secrets(endpoint, now) == [endpoint.secret, endpoint.previous_secret]
     assert endpoints.signing_secrets(endpoint, now + timedelta(minutes=6)) == [endpoint.secret]
+
+
+def test_an_edit_changes_only_what_it_names(sessions: sessionmaker[Session]) -> None:
+    key, (endpoint_id, *_) = _tenant(sessions)
+    ws = key.workspace_id
+    with sessions.begin() as session:
+        first = endpoints.EndpointChange(description="orders", max_in_flight=4, rate_limit=2.5)
+        endpoints.update_endpoint(session, ws, endpoint_id, first, allow_private=True)
+    with sessions.begin() as session:
+        second = endpoints.EndpointChange(max_in_flight=None, is_active=False)
+        edited = endpoints.update_endpoint(session, ws, endpoint_id, second, allow_private=True)
+        stored = (edited.description, edited.max_in_flight, edited.rate_limit, edited.is_active)
+
+    assert stored == ("orders", None, 2.5, False)

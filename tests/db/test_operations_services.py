@@ -9,11 +9,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.errors import APIError
 from app.ids import new_id
 from app.models import ApiKey, Attempt, Delivery
 from app.services import credentials, dashboard, operations
 from app.services.auth import authenticate_api_key
+from app.services.errors import NotFound, Unauthorized
 from app.services.ingest import IngestItem, ingest
 from app.services.workspaces import create_endpoint, create_workspace
 
@@ -93,9 +93,9 @@ def test_revoke_by_id_or_by_credential(sessions: sessionmaker[Session], kind: st
         }
     assert revoked == {first_id, second_id}
     if kind == "key":
-        with sessions() as session, pytest.raises(APIError):
+        with sessions() as session, pytest.raises(Unauthorized):
             authenticate_api_key(session, first)
-    with sessions() as session, pytest.raises(APIError):
+    with sessions() as session, pytest.raises(NotFound):
         credentials.issue(session, kind, "ws_missing", "us", None)
 
 

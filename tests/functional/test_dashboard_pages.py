@@ -18,7 +18,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from app.db import utcnow
-from app.errors import APIError
 from app.ids import hash_token, new_id
 from app.models import (
     ApiKey,
@@ -32,9 +31,9 @@ from app.models import (
     ManagementToken,
 )
 from app.runtime import Runtime
-from app.schemas.management import ApplicationCreate
 from app.services import applications, environments, event_types
 from app.services.auth import authenticate_api_key
+from app.services.errors import Unauthorized
 from app.services.fanout import EventItem, trigger
 from app.services.ingest import IngestItem, ingest
 from app.services.workspaces import Bootstrap, create_endpoint, create_workspace
@@ -99,7 +98,7 @@ def _workspace(rt: Runtime, name: str) -> Workspace:
     with rt.sessions.begin() as db:
         created = create_workspace(db, name, "us")
         ws = created.workspace_id
-        application = applications.create_application(db, ws, ApplicationCreate(name=f"{name} app"))
+        application = applications.create_application(db, ws, name=f"{name} app")
         endpoint = create_endpoint(
             db,
             ws,
@@ -374,7 +373,7 @@ def test_credentials_are_shown_once_and_revoked(console: Console) -> None:
         )
         assert code == 200 and f"{newest.id} revoked" in page
         if kind == "key":
-            with console.rt.sessions() as db, pytest.raises(APIError):
+            with console.rt.sessions() as db, pytest.raises(Unauthorized):
                 authenticate_api_key(db, secret)
 
 

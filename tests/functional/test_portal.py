@@ -14,7 +14,6 @@ from sqlalchemy import select
 from app.db import utcnow
 from app.models import Endpoint, Subscription
 from app.runtime import Runtime
-from app.schemas.management import ApplicationCreate
 from app.services import applications, environments, event_types
 from app.services.workspaces import create_endpoint, create_workspace, default_environment
 from tests.support.pages import csrf, migrated_app
@@ -49,8 +48,8 @@ def site(tmp_path: Path) -> Iterator[Portal]:
     app, rt = migrated_app(tmp_path)
     with rt.sessions.begin() as db:
         ws = create_workspace(db, "t", "us").workspace_id
-        mine = applications.create_application(db, ws, ApplicationCreate(name="Acme"))
-        other = applications.create_application(db, ws, ApplicationCreate(name="Other"))
+        mine = applications.create_application(db, ws, name="Acme")
+        other = applications.create_application(db, ws, name="Other")
         foreign = create_endpoint(
             db, ws, "http://127.0.0.1:9/other", allow_private=True, application_id=other.id
         )
@@ -135,9 +134,7 @@ def test_portal_links_use_the_public_url_not_the_host_header(tmp_path: Path) -> 
     app, rt = migrated_app(tmp_path, HOOKRELAY_PUBLIC_URL="https://hooks.example.com")
     with rt.sessions.begin() as db:
         created = create_workspace(db, "t", "us")
-        application = applications.create_application(
-            db, created.workspace_id, ApplicationCreate(name="Acme")
-        )
+        application = applications.create_application(db, created.workspace_id, name="Acme")
     path = f"/management/v1/workspaces/{created.workspace_id}/applications/{application.id}/portal"
     response = app.test_client().post(
         path,

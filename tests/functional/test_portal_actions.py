@@ -16,7 +16,6 @@ from sqlalchemy import func, select, update
 from app.db import utcnow
 from app.models import Delivery
 from app.runtime import Runtime
-from app.schemas.management import ApplicationCreate
 from app.services import applications
 from app.services.auth import authenticate_api_key
 from app.services.ingest import IngestItem, ingest
@@ -72,8 +71,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     with rt.sessions.begin() as db:
         created = create_workspace(db, "t", "us")
         ws = created.workspace_id
-        mine = applications.create_application(db, ws, ApplicationCreate(name="Acme"))
-        other = applications.create_application(db, ws, ApplicationCreate(name="Other"))
+        mine = applications.create_application(db, ws, name="Acme")
+        other = applications.create_application(db, ws, name="Other")
         endpoints = [
             create_endpoint(db, ws, f"http://127.0.0.1:9/{n}", allow_private=True, application_id=a)
             for n, a in (("acme", mine.id), ("other", other.id))

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from kombu import Connection, Queue
 
-from app import queue as app_queue
 from app.config import Settings
-from app.queue import DELIVER_TASK, Publisher, make_celery
+from app.queue import DELIVER_TASK, Publisher, confirms, make_celery
 from tests.support.services import AMQP_URL, need
 
 pytestmark = pytest.mark.integration
@@ -180,14 +179,14 @@ def test_a_fault_while_waiting_for_confirms_counts_as_not_sent(
         f"amqp://guest:guest@127.0.0.1:{proxy.port}//", queue_name, broker_connection_timeout=1
     )
     assert publisher.publish(_ids(2)) == 2  # connected, queue declared
-    wait = app_queue._Confirms.wait
+    wait = confirms.Confirms.wait
 
     def fail_then_wait(confirms: Any, conn: Connection, timeout: float) -> None:
         # Between the last publish and the first read of the confirms.
         proxy.silent.set() if fault == "silent broker" else proxy.cut()
         wait(confirms, conn, timeout)
 
-    monkeypatch.setattr(app_queue._Confirms, "wait", fail_then_wait)
+    monkeypatch.setattr(confirms.Confirms, "wait", fail_then_wait)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="app.queue"):
         sent = publisher.publish(_ids(50))
@@ -197,6 +196,6 @@ def test_a_fault_while_waiting_for_confirms_counts_as_not_sent(
     assert sent < 50
     assert elapsed < 3
     assert caplog.records
-    monkeypatch.setattr(app_queue._Confirms, "wait", wait)
+    monkeypatch.setattr(confirms.Confirms, "wait", wait)
     proxy.silent.clear()
     assert publisher.publish(_ids(2)) == 2  # the next publish reconnects

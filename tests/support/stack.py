@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import make_engine, session_factory
 from app.models import Attempt, Delivery, Endpoint
-from app.serializers import endpoint_json
+from app.schemas.responses import EndpointOut
 from app.services.workspaces import create_endpoint, create_workspace
 from tests.support.services import AMQP_URL, PG_ADMIN_URL, REDIS_URL, libpq_url
 
@@ -197,7 +197,7 @@ class Stack:
             endpoint = create_endpoint(
                 session, tenant.workspace_id, url, allow_private=True, **kwargs
             )
-            return endpoint_json(endpoint)
+            return EndpointOut.from_row(endpoint).body()
 
     def management(
         self, tenant: Tenant, method: str, path: str, body: Any = None

@@ -11,7 +11,7 @@ from app.api.context import read_json, runtime
 from app.api.management import NO_CONTENT, bp, workspace_session
 from app.api.management.endpoints import endpoint_fields
 from app.api.spec import documented
-from app.db import utcnow
+from app.db import iso, utcnow
 from app.schemas import parse
 from app.schemas.management import (
     AppEndpointCreate,
@@ -21,7 +21,6 @@ from app.schemas.management import (
     PortalBody,
 )
 from app.schemas.responses import ApplicationOut, EndpointOut, PortalSessionOut
-from app.serializers import application_json, endpoint_json, iso
 from app.services import applications
 from app.services.endpoints import list_endpoints
 
@@ -34,7 +33,7 @@ def list_applications(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         page = parse(PageQuery, request.args.to_dict())
         found = applications.list_applications(session, workspace_id, page.limit, page.offset)
-        return [application_json(a) for a in found], 200
+        return [ApplicationOut.from_row(a).body() for a in found], 200
 
 
 @bp.post("/applications")
@@ -42,14 +41,24 @@ def list_applications(workspace_id: str) -> Body:
 def create_application(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(ApplicationCreate, read_json())
-        return application_json(applications.create_application(session, workspace_id, spec)), 201
+        created = applications.create_application(
+            session,
+            workspace_id,
+            name=spec.name,
+            external_id=spec.externalId,
+            metadata=spec.metadata,
+            max_endpoints=spec.maxEndpoints,
+            show_event_types=True if spec.showEventTypes is None else spec.showEventTypes,
+        )
+        return ApplicationOut.from_row(created).body(), 201
 
 
 @bp.get("/applications/<app_id>")
 @documented("Get an application", response=ApplicationOut)
 def get_application(workspace_id: str, app_id: str) -> Body:
     with workspace_session(workspace_id) as session:
-        return application_json(applications.get_application(session, workspace_id, app_id)), 200
+        found = applications.get_application(session, workspace_id, app_id)
+        return ApplicationOut.from_row(found).body(), 200
 
 
 @bp.patch("/applications/<app_id>")
@@ -61,8 +70,8 @@ def get_application(workspace_id: str, app_id: str) -> Body:
 def update_application(workspace_id: str, app_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(ApplicationUpdate, read_json())
-        found = applications.update_application(session, workspace_id, app_id, spec)
-        return application_json(found), 200
+        found = applications.update_application(session, workspace_id, app_id, spec.as_change())
+        return ApplicationOut.from_row(found).body(), 200
 
 
 @bp.delete("/applications/<app_id>")
@@ -78,7 +87,8 @@ def delete_application(workspace_id: str, app_id: str) -> Body:
 def list_application_endpoints(workspace_id: str, app_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         found = applications.get_application(session, workspace_id, app_id)
-        return [endpoint_json(e) for e in list_endpoints(session, workspace_id, found.id)], 200
+        listed = list_endpoints(session, workspace_id, found.id)
+        return [EndpointOut.from_row(e).body() for e in listed], 200
 
 
 @bp.post("/applications/<app_id>/endpoints")
@@ -94,7 +104,7 @@ def create_application_endpoint(workspace_id: str, app_id: str) -> Body:
         endpoint = applications.create_application_endpoint(
             session, workspace_id, app_id, url=spec.url, **endpoint_fields(spec)
         )
-        return endpoint_json(endpoint), 201
+        return EndpointOut.from_row(endpoint).body(), 201
 
 
 @bp.post("/applications/<app_id>/portal")
@@ -119,4 +129,7 @@ def create_portal_session(workspace_id: str, app_id: str) -> Body:
     # The configured public URL, never a Host header the caller chose (embedded default aside).
     base = runtime().settings.web_public_url() or request.host_url.rstrip("/")
     url = f"{base}/portal?code={issued.code}"
-    return {"url": url, "code": issued.code, "expiresAt": iso(issued.expires_at)}, 201
+    out = PortalSessionOut.model_construct(
+        url=url, code=issued.code, expiresAt=iso(issued.expires_at)
+    )
+    return out.body(), 201

@@ -13,7 +13,6 @@ from app.db import utcnow
 from app.schemas import parse
 from app.schemas.management import DeliveryListQuery, IncludeQuery
 from app.schemas.responses import AttemptOut, DeliveryOut, DeliveryPage
-from app.serializers import attempt_json, delivery_json
 from app.services import history, redelivery
 
 Body = tuple[Any, int]
@@ -36,7 +35,7 @@ def list_deliveries(workspace_id: str, endpoint_id: str) -> Body:
             cursor=query.cursor,
             status=query.status,
         )
-        return {"deliveries": [delivery_json(d) for d in page], "nextCursor": cursor}, 200
+        return DeliveryPage.of(page, cursor).body(), 200
 
 
 @bp.get("/deliveries/<delivery_id>")
@@ -50,7 +49,7 @@ def get_delivery(workspace_id: str, delivery_id: str) -> Body:
         query = parse(IncludeQuery, request.args.to_dict())
         include = set((query.include or "").split(","))
         delivery = history.get_delivery(session, workspace_id, delivery_id)
-        return delivery_json(delivery, include_payload="payload" in include), 200
+        return DeliveryOut.from_row(delivery, include_payload="payload" in include).body(), 200
 
 
 @bp.get("/deliveries/<delivery_id>/attempts")
@@ -58,7 +57,7 @@ def get_delivery(workspace_id: str, delivery_id: str) -> Body:
 def list_attempts(workspace_id: str, delivery_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         attempts = history.list_attempts(session, workspace_id, delivery_id)
-        return [attempt_json(a) for a in attempts], 200
+        return [AttemptOut.from_row(a).body() for a in attempts], 200
 
 
 @bp.post("/deliveries/<delivery_id>/retry")
@@ -66,6 +65,6 @@ def list_attempts(workspace_id: str, delivery_id: str) -> Body:
 def retry_delivery(workspace_id: str, delivery_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         delivery = redelivery.retry_delivery(session, workspace_id, delivery_id, utcnow())
-        body = delivery_json(delivery)
+        body = DeliveryOut.from_row(delivery).body()
     runtime().publisher.publish([delivery.id])
     return body, 202

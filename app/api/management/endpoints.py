@@ -20,7 +20,6 @@ from app.schemas.management import (
     SubscribeBody,
 )
 from app.schemas.responses import EndpointOut, RedriveResult, SubscribeResult, SubscriptionOut
-from app.serializers import endpoint_json, subscription_json
 from app.services import endpoints, event_types, redelivery
 from app.services.lookup import owned
 from app.services.workspaces import create_endpoint
@@ -47,7 +46,8 @@ def endpoint_fields(spec: AppEndpointCreate) -> dict[str, Any]:
 @documented("List the workspace's endpoints, oldest first", response=EndpointOut, many=True)
 def list_endpoints(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
-        return [endpoint_json(e) for e in endpoints.list_endpoints(session, workspace_id)], 200
+        listed = endpoints.list_endpoints(session, workspace_id)
+        return [EndpointOut.from_row(e).body() for e in listed], 200
 
 
 @bp.post("/endpoints")
@@ -62,14 +62,15 @@ def create(workspace_id: str) -> Body:
             environment_id=spec.environmentId,
             **endpoint_fields(spec),
         )
-        return endpoint_json(endpoint), 201
+        return EndpointOut.from_row(endpoint).body(), 201
 
 
 @bp.get("/endpoints/<endpoint_id>")
 @documented("Get an endpoint", response=EndpointOut)
 def get(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
-        return endpoint_json(owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")), 200
+        endpoint = owned(session, Endpoint, workspace_id, endpoint_id, "Endpoint")
+        return EndpointOut.from_row(endpoint).body(), 200
 
 
 @bp.patch("/endpoints/<endpoint_id>")
@@ -82,9 +83,9 @@ def update(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         change = parse(EndpointUpdate, read_json())
         endpoint = endpoints.update_endpoint(
-            session, workspace_id, endpoint_id, change, **destinations()
+            session, workspace_id, endpoint_id, change.as_change(), **destinations()
         )
-        return endpoint_json(endpoint), 200
+        return EndpointOut.from_row(endpoint).body(), 200
 
 
 @bp.delete("/endpoints/<endpoint_id>")
@@ -100,7 +101,7 @@ def delete(workspace_id: str, endpoint_id: str) -> Body:
 def disable(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         endpoint = endpoints.toggle_endpoint(session, workspace_id, endpoint_id, False)
-        return endpoint_json(endpoint), 200
+        return EndpointOut.from_row(endpoint).body(), 200
 
 
 @bp.post("/endpoints/<endpoint_id>/enable")
@@ -108,7 +109,7 @@ def disable(workspace_id: str, endpoint_id: str) -> Body:
 def enable(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         endpoint = endpoints.toggle_endpoint(session, workspace_id, endpoint_id, True)
-        return endpoint_json(endpoint), 200
+        return EndpointOut.from_row(endpoint).body(), 200
 
 
 @bp.post("/endpoints/<endpoint_id>/rotate-secret")
@@ -123,7 +124,7 @@ def rotate_secret(workspace_id: str, endpoint_id: str) -> Body:
         spec = parse(RotateSecretBody, optional_json())
         grace = timedelta(seconds=spec.gracePeriodSeconds)
         endpoint = endpoints.rotate_secret(session, workspace_id, endpoint_id, grace, utcnow())
-        return endpoint_json(endpoint), 200
+        return EndpointOut.from_row(endpoint).body(), 200
 
 
 @bp.post("/endpoints/<endpoint_id>/redrive")
@@ -144,7 +145,7 @@ def redrive(workspace_id: str, endpoint_id: str) -> Body:
             statuses=spec.statuses,
             now=utcnow(),
         )
-    return {"redriven": count}, 202
+    return RedriveResult.model_construct(redriven=count).body(), 202
 
 
 @bp.get("/endpoints/<endpoint_id>/subscriptions")
@@ -152,7 +153,7 @@ def redrive(workspace_id: str, endpoint_id: str) -> Body:
 def list_subscriptions(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         rows = event_types.list_subscriptions(session, workspace_id, endpoint_id)
-        return [subscription_json(s, name) for s, name in rows], 200
+        return [SubscriptionOut.from_row(s, name).body() for s, name in rows], 200
 
 
 @bp.post("/endpoints/<endpoint_id>/subscriptions")
@@ -166,7 +167,7 @@ def subscribe(workspace_id: str, endpoint_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(SubscribeBody, read_json())
         count = event_types.subscribe(session, workspace_id, endpoint_id, spec.eventTypeIds)
-    return {"subscribed": count}, 201
+    return SubscribeResult.model_construct(subscribed=count).body(), 201
 
 
 @bp.delete("/endpoints/<endpoint_id>/subscriptions/<event_type_id>")

@@ -10,7 +10,6 @@ from app.api.spec import documented
 from app.schemas import parse
 from app.schemas.management import EnvironmentCreate, EnvironmentUpdate, VisibilityBody
 from app.schemas.responses import EnvironmentOut, VisibilityOut
-from app.serializers import environment_json, visibility_json
 from app.services import environments
 
 Body = tuple[Any, int]
@@ -21,7 +20,7 @@ Body = tuple[Any, int]
 def list_environments(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         found = environments.list_environments(session, workspace_id)
-        return [environment_json(e) for e in found], 200
+        return [EnvironmentOut.from_row(e).body() for e in found], 200
 
 
 @bp.post("/environments")
@@ -35,7 +34,7 @@ def create_environment(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(EnvironmentCreate, read_json())
         created = environments.create_environment(session, workspace_id, spec.name, spec.slug)
-        return environment_json(created), 201
+        return EnvironmentOut.from_row(created).body(), 201
 
 
 @bp.get("/environments/<environment_id>")
@@ -43,7 +42,7 @@ def create_environment(workspace_id: str) -> Body:
 def get_environment(workspace_id: str, environment_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         found = environments.get_environment(session, workspace_id, environment_id)
-        return environment_json(found), 200
+        return EnvironmentOut.from_row(found).body(), 200
 
 
 @bp.patch("/environments/<environment_id>")
@@ -55,7 +54,7 @@ def update_environment(workspace_id: str, environment_id: str) -> Body:
         if spec.name is not None:
             found.name = spec.name
         session.flush()
-        return environment_json(found), 200
+        return EnvironmentOut.from_row(found).body(), 200
 
 
 @bp.delete("/environments/<environment_id>")
@@ -73,7 +72,7 @@ def delete_environment(workspace_id: str, environment_id: str) -> Body:
 def list_visibility(workspace_id: str, environment_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         rows = environments.list_visibility(session, workspace_id, environment_id)
-        return [visibility_json(e, published) for e, published in rows], 200
+        return [VisibilityOut.from_row(e, p).body() for e, p in rows], 200
 
 
 @bp.put("/environments/<environment_id>/event-types/<event_type_id>/visibility")
@@ -86,4 +85,4 @@ def set_visibility(workspace_id: str, environment_id: str, event_type_id: str) -
         event_type = environments.set_visibility(
             session, workspace_id, environment_id, event_type_id, spec.published
         )
-        return visibility_json(event_type, spec.published), 200
+        return VisibilityOut.from_row(event_type, spec.published).body(), 200

@@ -10,7 +10,6 @@ from app.api.spec import documented
 from app.schemas import parse
 from app.schemas.management import EventTypeCreate, EventTypeUpdate
 from app.schemas.responses import EventTypeOut
-from app.serializers import event_type_json
 from app.services import event_types
 
 Body = tuple[Any, int]
@@ -21,7 +20,7 @@ Body = tuple[Any, int]
 def list_event_types(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         rows = event_types.list_event_types(session, workspace_id)
-        return [event_type_json(e, n) for e, n in rows], 200
+        return [EventTypeOut.from_row(e, n).body() for e, n in rows], 200
 
 
 @bp.post("/event-types")
@@ -35,7 +34,7 @@ def create_event_type(workspace_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         spec = parse(EventTypeCreate, read_json())
         created = event_types.create_event_type(session, workspace_id, spec.name, spec.description)
-        return event_type_json(created, 0), 201
+        return EventTypeOut.from_row(created, 0).body(), 201
 
 
 @bp.get("/event-types/<event_type_id>")
@@ -43,7 +42,8 @@ def create_event_type(workspace_id: str) -> Body:
 def get_event_type(workspace_id: str, event_type_id: str) -> Body:
     with workspace_session(workspace_id) as session:
         found = event_types.get_event_type(session, workspace_id, event_type_id)
-        return event_type_json(found, event_types.subscriber_count(session, found.id)), 200
+        count = event_types.subscriber_count(session, found.id)
+        return EventTypeOut.from_row(found, count).body(), 200
 
 
 @bp.patch("/event-types/<event_type_id>")
@@ -55,7 +55,8 @@ def update_event_type(workspace_id: str, event_type_id: str) -> Body:
         if "description" in spec.model_fields_set:
             found.description = spec.description
         session.flush()
-        return event_type_json(found, event_types.subscriber_count(session, found.id)), 200
+        count = event_types.subscriber_count(session, found.id)
+        return EventTypeOut.from_row(found, count).body(), 200
 
 
 @bp.delete("/event-types/<event_type_id>")
