@@ -43,7 +43,8 @@ def run_pass(sessions: sessionmaker[Session], publisher: Publisher, settings: Se
         total += publisher.publish(lanes.retries, queue=settings.retry_queue_name)
         if len(lanes) < BATCH:
             break
-    policy, after = Policy.from_settings(settings), ""
+    policy = Policy.from_settings(settings)
+    after: str | None = ""  # pages of endpoints with parked deliveries, by id
     while after is not None:
         with sessions.begin() as session:
             woken = wake_stranded(session, policy, utcnow(), after)
