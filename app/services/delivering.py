@@ -24,6 +24,7 @@ from app.services.leases import (
     Claim,
     Destination,
     Outcome,
+    Relay,
     claim,
     claim_group,
     claim_many,
@@ -54,11 +55,12 @@ class Attempts:
     Each attempt's thread waits for its group; one transaction claims a group and one
     records a group, instead of two transactions per attempt. Every group's claims share a
     fresh lease owner from `new_owner`, so a fenced record tells them from any later claim.
-    Parked deliveries a record wakes (slots it freed at their endpoint) are run by this
-    process's threads as they finish their attempts (`take_woken`), not sent round the broker:
-    that round trip per delivery over the cap cost a single busy endpoint two thirds of its
-    throughput. Should the process die first, the scheduler republishes them after
-    `requeue_after`, like any publish that was lost.
+    A record relays the slots it frees to parked deliveries of the same endpoint, claimed in
+    its transaction, and this process's threads run them as they finish their attempts
+    (`take_woken`), as they do the parked deliveries a record only woke (ids, claimed then):
+    never round the broker, whose round trip per delivery over the cap cost a single busy
+    endpoint two thirds of its throughput. Should the process die first, the scheduler takes
+    them up again once their lease has run out (relayed) or after `requeue_after` (woken).
     """
 
     def __init__(
@@ -73,7 +75,7 @@ class Attempts:
         self._lease_seconds = lease_seconds
         self._new_owner = new_owner
         self._policy = policy or Policy()
-        self._woken: deque[str] = deque()
+        self._woken: deque[Claim | str] = deque()
         self._claims = Batcher(self._claim_group, group_size, "hookrelay-claims")
         self._records = Batcher(self._record_group, group_size, "hookrelay-records")
 
@@ -83,8 +85,8 @@ class Attempts:
     def record(self, outcome: Outcome) -> bool:
         return self._records.submit(outcome)
 
-    def take_woken(self) -> str | None:
-        """A woken delivery for the calling thread to run next, if any is waiting."""
+    def take_woken(self) -> Claim | str | None:
+        """A relayed claim or a woken delivery for the calling thread to run next, if any."""
         try:
             return self._woken.popleft()
         except IndexError:
@@ -101,10 +103,12 @@ class Attempts:
         return [taken.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     def _record_group(self, outcomes: list[Outcome]) -> list[bool]:
+        relay = Relay(self._new_owner(), self._lease_seconds)
         with self._engine.begin() as conn:
-            recorded = record_group(conn, outcomes, self._policy)
+            recorded = record_group(conn, outcomes, self._policy, relay)
         for change in recorded.changes:
             endpoint_health.announce(change)
+        self._woken.extend(recorded.relayed)
         self._woken.extend(recorded.woken)
         return recorded.holds
 
@@ -133,10 +137,10 @@ def _attempt(
     attempts: Attempts,
     sender: Sender,
     settings: Settings,
-    delivery_id: str,
+    delivery: Claim | str,
     observe: Callable[[Claim, str], None] | None,
 ) -> str | None:
-    taken = attempts.claim(delivery_id)
+    taken = delivery if isinstance(delivery, Claim) else attempts.claim(delivery)
     if taken is None:
         return None  # not due, deferred, already delivered, or another worker holds it
     with tracing.attempting(taken):
@@ -147,7 +151,7 @@ def _attempt(
         now = utcnow()
         decision = decide(result, taken.attempt_number, settings.retry_schedule, now)
         if not attempts.record(Outcome(taken, result, decision, now)):
-            log.warning("lease lost before recording", extra={"delivery_id": delivery_id})
+            log.warning("lease lost before recording", extra={"delivery_id": taken.delivery_id})
     if observe is not None:
         observe(taken, decision.status)
     return decision.status

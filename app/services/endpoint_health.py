@@ -261,6 +261,24 @@ def observe(
 _UNITS = (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0))
 
 
+def relayable(state: Any, change: Change, finished: int) -> int:
+    """How many of the slots `finished` attempts freed may pass straight to parked deliveries.
+
+    Only where nothing but the cap held them back: an endpoint active, its circuit closed,
+    not paused and with no rate limit (a rate's slots are given out by the claim).
+    """
+    after = {name: change.values.get(name, getattr(state, name)) for name in STATE_COLUMNS}
+    if (
+        not after["is_active"]
+        or after["circuit_state"] != "closed"
+        or after["paused_until"] is not None
+        or after["rate_limit"]
+        or change.hold_until is not None
+    ):
+        return 0
+    return max(0, min(finished, change.wake))
+
+
 def _span(seconds: float) -> str:
     """A period in the largest unit it fills: "5 days", "1 hour", "3 seconds"."""
     unit, size = next(((u, s) for u, s in _UNITS if seconds >= s), ("second", 1.0))

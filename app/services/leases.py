@@ -86,27 +86,50 @@ _ENDPOINTS = (
     .order_by(endpoints.c.id)
     .with_for_update(key_share=True)  # FOR NO KEY UPDATE: ingest's foreign-key checks go on
 )
+_LEASED = {
+    "status": DeliveryStatus.DELIVERING,
+    "lease_owner": bindparam("b_owner"),
+    "lease_expires_at": bindparam("b_until", type_=UTCDateTime()),
+    "attempts": deliveries.c.attempts + 1,
+    "first_attempt_at": func.coalesce(deliveries.c.first_attempt_at, _NOW),
+    "parked_at": None,
+    "operator_retry": False,
+    "updated_at": _NOW,
+}
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.attempts,
+    deliveries.c.endpoint_id,
+    deliveries.c.payload,
+    deliveries.c.created_at,
+    deliveries.c.traceparent,
+)
 _CLAIM = (
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS), _CLAIMABLE)
-    .values(
-        status=DeliveryStatus.DELIVERING,
-        lease_owner=bindparam("b_owner"),
-        lease_expires_at=bindparam("b_until", type_=UTCDateTime()),
-        attempts=deliveries.c.attempts + 1,
-        first_attempt_at=func.coalesce(deliveries.c.first_attempt_at, _NOW),
-        parked_at=None,
-        operator_retry=False,
-        updated_at=_NOW,
+    .values(_LEASED)
+    .returning(*_CLAIMED)
+)
+# A record's relay: the oldest parked deliveries of one endpoint, leased to the recording
+# process, each re-checked as still parked (of two relays at once, each takes others).
+_OLDEST_PARKED = (
+    select(deliveries.c.id)
+    .where(
+        deliveries.c.endpoint_id == bindparam("b_endpoint"),
+        deliveries.c.parked_at.isnot(None),
+        deliveries.c.next_attempt_at <= _NOW,
     )
-    .returning(
-        deliveries.c.id,
-        deliveries.c.attempts,
-        deliveries.c.endpoint_id,
-        deliveries.c.payload,
-        deliveries.c.created_at,
-        deliveries.c.traceparent,
-    )
+    .order_by(deliveries.c.parked_at)
+    .limit(bindparam("b_limit"))
+)
+_RELAY = (
+    deliveries.update()
+    .where(deliveries.c.id.in_(_IDS), deliveries.c.parked_at.isnot(None), _WAITING)
+    .values(_LEASED)
+    .returning(*_CLAIMED)
+)
+_DESTINATION = select(*(endpoints.c[name] for name in _DESTINATION_FIELDS)).where(
+    endpoints.c.id == bindparam("b_endpoint")
 )
 
 
@@ -176,18 +199,16 @@ def claim_group(
         for endpoint_id, row in found.items()
     }
     claims = {
-        row.id: Claim(
-            row.id,
-            owner,
-            row.attempts,
-            row.payload,
-            destinations[row.endpoint_id],
-            row.created_at,
-            row.traceparent,
-        )
+        row.id: _claim_of(row, owner, destinations[row.endpoint_id])
         for row in session.execute(_CLAIM, params)
     }
     return claims, plan
+
+
+def _claim_of(row: Any, owner: str, destination: Destination) -> Claim:
+    return Claim(
+        row.id, owner, row.attempts, row.payload, destination, row.created_at, row.traceparent
+    )
 
 
 _LEASES = (
@@ -220,14 +241,23 @@ _DISABLE = (
 )
 
 
+@dataclass(frozen=True)
+class Relay:
+    """The lease a record gives the parked deliveries it relays its freed slots to."""
+
+    owner: str
+    lease_seconds: float
+
+
 @dataclass
 class Recorded:
-    """A recorded group: per outcome whether its lease held, the endpoints' changes, and the
-    parked deliveries woken (to publish once committed)."""
+    """A recorded group: per outcome whether its lease held, the endpoints' changes, the
+    parked deliveries woken (to publish once committed), and those relayed (claimed)."""
 
     holds: list[bool]
     changes: list[Change] = field(default_factory=list)
     woken: list[str] = field(default_factory=list)
+    relayed: list[Claim] = field(default_factory=list)
 
 
 def record(
@@ -249,7 +279,9 @@ def record_many(
     return record_group(session, outcomes, policy).holds
 
 
-def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> Recorded:
+def record_group(
+    session: Executor, outcomes: list[Outcome], policy: Policy, relay: Relay | None = None
+) -> Recorded:
     """Store the attempts and move each delivery on, but only while its claim holds the lease.
 
     For each outcome, False when the lease was lost (another worker took over after it
@@ -258,6 +290,10 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     deleted): nothing is left to record against. The shared row locks keep the rows from
     being deleted or re-leased until commit, so what is read here holds until then. Every
     attempt that happened also counts for its endpoint's circuit and frees its slot.
+
+    With a `relay`, each freed slot of a healthy endpoint passes straight to its oldest
+    parked delivery, claimed here under `relay`'s lease (see `relay_slots`); the others'
+    parked deliveries are only woken.
     """
     results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
     for o in outcomes:
@@ -281,12 +317,44 @@ def record_group(session: Executor, outcomes: list[Outcome], policy: Policy) -> 
     seen_by_endpoint: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
     for o in kept:
         seen_by_endpoint[o.claim.endpoint.id].append((o.result, o.at))
+    disabled = {o.claim.endpoint.id for o in gone}
     for endpoint_id, seen in sorted(seen_by_endpoint.items()):
         if endpoint_id in states:
-            change = endpoint_health.observe(states[endpoint_id], seen, policy)
-            recorded.woken += endpoint_health.apply_change(session, change, seen[-1][1])
+            state, at = states[endpoint_id], seen[-1][1]
+            change = endpoint_health.observe(state, seen, policy)
+            slots = endpoint_health.relayable(state, change, len(seen))
+            if relay is not None and slots and endpoint_id not in disabled:
+                recorded.relayed += relay_slots(
+                    session, endpoint_id, slots, policy.cap(state), relay, at
+                )
+                change.wake -= slots
+            recorded.woken += endpoint_health.apply_change(session, change, at)
             recorded.changes.append(change)
     return recorded
+
+
+def relay_slots(
+    session: Executor, endpoint_id: str, slots: int, cap: int, relay: Relay, now: datetime
+) -> list[Claim]:
+    """Claim up to `slots` of the endpoint's oldest parked deliveries for `relay`'s owner.
+
+    The attempts that freed the slots are finished in this transaction and these claimed
+    in it, so the endpoint's in-flight count never rises: no other claimer can take a freed
+    slot first, and a parked delivery costs one claim (its parking), not a wake-up and a
+    second claim. Fewer when more than the cap are in flight (the cap was lowered).
+    """
+    params = {"b_endpoint": endpoint_id, "b_limit": slots, "b_now": now}
+    oldest = list(session.scalars(_OLDEST_PARKED, params))
+    if not oldest:
+        return []
+    free = cap - endpoint_health.in_flight(session, [endpoint_id], now).get(endpoint_id, 0)
+    found = session.execute(_DESTINATION, params).one_or_none()
+    if free <= 0 or found is None or not found.is_active:
+        return []
+    destination = Destination(*found)
+    until = now + timedelta(seconds=relay.lease_seconds)
+    leased = {"b_ids": oldest[:free], "b_owner": relay.owner, "b_until": until, "b_now": now}
+    return [_claim_of(row, relay.owner, destination) for row in session.execute(_RELAY, leased)]
 
 
 def _finish_row(o: Outcome) -> dict[str, Any]:

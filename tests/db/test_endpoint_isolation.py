@@ -17,7 +17,7 @@ from app.models import ApiKey, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
 from app.services import leases
 from app.services.dispatch import take_due
-from app.services.endpoint_health import Policy, wake_stranded
+from app.services.endpoint_health import Policy, in_flight, wake_stranded
 from app.services.ingest import IngestItem, ingest
 from app.services.leases import Claim, Outcome
 from app.services.redelivery import retry_delivery
@@ -339,3 +339,59 @@ def test_the_scheduler_pages_through_every_endpoint_with_parked_deliveries(
         woken += page.ids
         after = page.next_after
     assert set(parked) <= set(woken)  # (others' parked deliveries may share the database)
+
+
+def _record_relaying(
+    sessions: sessionmaker[Session], claims: list[Claim], now: datetime
+) -> leases.Recorded:
+    outcomes = [Outcome(c, OK, decide(OK, c.attempt_number, (1, 1, 1), now), now) for c in claims]
+    with sessions.begin() as session:
+        return leases.record_group(session, outcomes, POLICY, leases.Relay("relay", 30))
+
+
+def _in_flight(sessions: sessionmaker[Session], endpoint_id: str, now: datetime) -> int:
+    with sessions() as session:
+        return in_flight(session, [endpoint_id], now).get(endpoint_id, 0)
+
+
+def test_a_record_relays_its_freed_slot_to_the_oldest_parked_delivery(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 5)
+    now = utcnow()
+    claims = _claim(sessions, ids, now)
+    parked = [i for i in ids if i not in claims]
+
+    recorded = _record_relaying(sessions, [next(iter(claims.values()))], now)
+
+    [relayed] = recorded.relayed
+    assert recorded.woken == []  # claimed in the record: no wake-up, no second claim
+    assert relayed.delivery_id in parked and relayed.owner == "relay"
+    assert relayed.endpoint.id == endpoint_id and relayed.attempt_number == 1
+    row = _row(sessions, Delivery, relayed.delivery_id)
+    assert (row.status, row.lease_owner, row.parked_at) == ("delivering", "relay", None)
+    assert _in_flight(sessions, endpoint_id, now) == POLICY.max_in_flight  # handed over
+    assert _claim(sessions, parked, now) == {}  # no one else got the freed slot
+
+
+def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(
+    sessions: sessionmaker[Session],
+) -> None:
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 5)
+    now = utcnow()
+    claims = list(_claim(sessions, ids, now).values())
+    with sessions.begin() as session:  # lowered to 1 while 3 are in flight
+        session.execute(update(Endpoint).where(Endpoint.id == endpoint_id).values(max_in_flight=1))
+    assert _record_relaying(sessions, claims[:1], now).relayed == []
+    with sessions.begin() as session:
+        session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id)
+            .values(max_in_flight=None, rate_limit=100.0)
+        )
+
+    recorded = _record_relaying(sessions, claims[1:2], now)
+
+    assert recorded.relayed == [] and len(recorded.woken) == 1  # the claim gives out rate slots
