@@ -149,8 +149,9 @@ class Delivery(Base):
     retry hours away never sits unacknowledged in Redis or RabbitMQ. `lease_owner` and
     `lease_expires_at` say which worker may send right now; `enqueued_at` says when a task
     was last published, so work committed but never picked up is found again.
-    `parked_at` marks a delivery held back because its endpoint had no free slot: a worker
-    finishing an attempt to that endpoint wakes it, the scheduler only as a safety net.
+    `parked_at` marks a delivery held back by its endpoint (no free slot, an open circuit, a
+    pause): a worker finishing an attempt to that endpoint relays its slot to it, or the
+    scheduler wakes it once the endpoint may take it.
     """
 
     __tablename__ = "deliveries"
