@@ -427,35 +427,34 @@ def apply_admission(session: Executor, plan: Admission, claimable: Any, now: dat
             .values(parked_at=_NOW, enqueued_at=_NOW, **_RELEASED),
             {"b_ids": plan.park, "b_now": now},
         )
-    if plan.hold:
-        session.execute(
-            deliveries.update()
-            .where(deliveries.c.id == bindparam("b_id"), claimable)
-            .values(
-                next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
-                parked_at=_NOW,
-                enqueued_at=_NOW,
-                **_RELEASED,
-            ),
-            [{"b_id": i, "b_until": until, "b_now": now} for i, until in plan.hold.items()],
-        )
-    if plan.defer:
-        session.execute(
-            deliveries.update()
-            .where(deliveries.c.id == bindparam("b_id"), claimable)
-            .values(
-                next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
-                parked_at=None,
-                enqueued_at=None,
-                **_RELEASED,
-            ),
-            [{"b_id": i, "b_until": until, "b_now": now} for i, until in plan.defer.items()],
-        )
+    _wait_until(session, claimable, plan.hold, now, parked=True)
+    _wait_until(session, claimable, plan.defer, now, parked=False)
     for update in plan.endpoint_updates:
         values = {k: v for k, v in update.items() if k != "id"}
         session.execute(endpoints.update().where(endpoints.c.id == update["id"]).values(values))
     for reason, n in plan.reasons.items():
         metrics.DEFERRALS.labels(reason).inc(n)
+
+
+def _wait_until(
+    session: Executor, claimable: Any, until: dict[str, datetime], now: datetime, parked: bool
+) -> None:
+    """Let each delivery wait until its time, still only while it is claimable: parked, a
+    wake-up brings it then (a hold); not parked, the scheduler publishes it then (a rate)."""
+    if not until:
+        return
+    marked = _NOW if parked else None
+    session.execute(
+        deliveries.update()
+        .where(deliveries.c.id == bindparam("b_id"), claimable)
+        .values(
+            next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
+            parked_at=marked,
+            enqueued_at=marked,
+            **_RELEASED,
+        ),
+        [{"b_id": i, "b_until": at, "b_now": now} for i, at in until.items()],
+    )
 
 
 def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
