@@ -43,6 +43,7 @@ async def isolation(stack: Stack, healthy: Client, sizes: Sizes, receiver: Recei
     bad_tenant = stack.tenant()
     rate, seconds = sizes.isolation_rate, sizes.isolation_seconds
     # Warm up first (connections, pools, first queries), so the quiet turn is a fair baseline.
+    await receiver_get(receiver.port, "/reset", "POST")
     await _healthy(healthy, sizes.isolation_rate, 2.0, receiver.port)
     for turn, path in TURNS.items():
         print(f"isolation: {turn}", file=sys.stderr, flush=True)
@@ -74,11 +75,11 @@ async def isolation(stack: Stack, healthy: Client, sizes: Sizes, receiver: Recei
 async def _healthy(client: Client, rate: float, seconds: float, port: int) -> Figures:
     sent = await open_loop(client.single, rate, seconds)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if (await receiver_get(port, "/stats"))["unique"] >= len(sent.ids):
-            break
-        await asyncio.sleep(0.05)
+    # Its own ids, not a count: a late delivery of the turn before must not end the wait.
     arrived = await receiver_get(port, "/arrivals")
+    while time.monotonic() < deadline and not all(i in arrived for i in sent.ids):
+        await asyncio.sleep(0.05)
+        arrived = await receiver_get(port, "/arrivals")
     delays = [arrived[i] - sent.accepted_at[i] for i in sent.ids if i in arrived]
     return {
         "healthy_p50_ms": percentile(delays, 50) * 1000,

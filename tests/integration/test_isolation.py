@@ -132,10 +132,12 @@ def test_rate_limit_holds_across_workers(stack: Stack, receiver: Receiver) -> No
 
     times = sorted(r.at for r in receiver.received(name))
     assert len(times) == 20
-    # A burst of one second's worth, then 5 per second: 20 take at least 3 s.
+    # A burst of one second's worth, then 5 per second: 20 take at least 3 s. The limiter
+    # lets at most 10 start in any second of its clock; arrivals carry each send's own
+    # latency, which can shift one more across the edge of a second.
     assert times[-1] - times[0] >= 2.5, times[-1] - times[0]
     for first in times:
-        assert sum(first <= t < first + 1 for t in times) <= 10
+        assert sum(first <= t < first + 1 for t in times) <= 11
     assert _attempt_count(stack, ids) == 20
 
 
