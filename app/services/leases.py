@@ -121,6 +121,9 @@ _OLDEST_PARKED = (
     )
     .order_by(deliveries.c.parked_at)
     .limit(bindparam("b_limit"))
+    # On PostgreSQL, records relaying at once take different rows instead of queueing for
+    # the same oldest ones (SQLite serializes writers already).
+    .with_for_update(skip_locked=True)
 )
 _RELAY = (
     deliveries.update()
