@@ -64,6 +64,13 @@ class Policy:
         """The endpoint's own cap on attempts in flight, or the server default."""
         return int(state.max_in_flight or self.max_in_flight)
 
+    def slots(self, state: Any) -> int:
+        """Attempts the endpoint may have in flight now: its cap, or a single probe while its
+        circuit is not closed (open: an operator's retry may pass; cooled down; half open)
+        or a pause has just ended, until an answer says the endpoint is back."""
+        probing = state.circuit_state != "closed" or state.paused_until is not None
+        return 1 if probing else self.cap(state)
+
     def cooldown(self, trips: int) -> float:
         """Seconds the circuit stays open after its `trips`-th opening in a row: doubling."""
         return min(self.circuit_cooldown * 2 ** max(0, trips - 1), self.circuit_cooldown_max)
@@ -116,15 +123,10 @@ def admit(
         into.claim.extend(row.id for row in waiting)  # recorded as refused, never sent
         return
     blocked_until = _blocked_until(state, now)
-    cap = policy.cap(state)
     circuit = state.circuit_state
-    if circuit != "closed" or state.paused_until is not None:
-        # Open (an operator's retry may pass), cooled down, half open, or a pause just
-        # over: one probe at a time until an answer says the endpoint is back.
-        cap = 1
     # Operator retries go first: they pass an open circuit or a pause (they are the probe).
     ordered = sorted(waiting, key=lambda row: not row.operator_retry)
-    free = max(0, cap - in_flight)
+    free = max(0, policy.slots(state) - in_flight)
     interval = 1.0 / state.rate_limit if state.rate_limit else 0.0
     # GCRA: `next_slot` is when the rate would next allow one; up to a second ahead passes.
     next_slot = max(state.rate_next_at or now, now)
@@ -258,9 +260,6 @@ def observe(
     return change
 
 
-_UNITS = (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0))
-
-
 def relayable(state: Any, change: Change, finished: int) -> int:
     """How many of the slots `finished` attempts freed may pass straight to parked deliveries.
 
@@ -273,10 +272,12 @@ def relayable(state: Any, change: Change, finished: int) -> int:
         or after["circuit_state"] != "closed"
         or after["paused_until"] is not None
         or after["rate_limit"]
-        or change.hold_until is not None
     ):
         return 0
     return max(0, min(finished, change.wake))
+
+
+_UNITS = (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0))
 
 
 def _span(seconds: float) -> str:
@@ -405,8 +406,7 @@ def wake_stranded(
     for endpoint_id, state in states.items():
         if _blocked_until(state, now) is not None:
             continue
-        probing = state.circuit_state != "closed" or state.paused_until is not None
-        free = (1 if probing else policy.cap(state)) - counts.get(endpoint_id, 0)
+        free = policy.slots(state) - counts.get(endpoint_id, 0)
         if free > 0:
             woken += apply_change(session, Change(endpoint_id, wake=free), now)
     return Woken(woken, parked[-1] if len(parked) == limit else None)
@@ -488,24 +488,38 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
         )
     if change.wake <= 0:
         return []
-    oldest = (
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.endpoint_id == change.endpoint_id,
-            deliveries.c.parked_at.isnot(None),
-            deliveries.c.next_attempt_at <= now,
-        )
-        .order_by(deliveries.c.parked_at)
-        .limit(change.wake)
-    )
-    # Re-checked on the row: of two records waking at once, each wakes different ones.
+    oldest = oldest_parked(session, change.endpoint_id, change.wake, now)
+    if not oldest:
+        return []
     woken = session.execute(
         deliveries.update()
-        .where(deliveries.c.id.in_(oldest.scalar_subquery()), deliveries.c.parked_at.isnot(None))
+        .where(deliveries.c.id.in_(oldest), deliveries.c.parked_at.isnot(None))
         .values(parked_at=None, enqueued_at=now)
         .returning(deliveries.c.id)
     )
     return list(woken.scalars())
+
+
+_OLDEST_PARKED = (
+    select(deliveries.c.id)
+    .where(
+        deliveries.c.endpoint_id == bindparam("b_endpoint"),
+        deliveries.c.parked_at.isnot(None),
+        deliveries.c.next_attempt_at <= _NOW,
+    )
+    .order_by(deliveries.c.parked_at)
+    .limit(bindparam("b_limit"))
+    # On PostgreSQL, records waking or relaying at once take different rows instead of
+    # queueing for the same oldest ones (SQLite serializes writers already).
+    .with_for_update(skip_locked=True)
+)
+
+
+def oldest_parked(session: Executor, endpoint_id: str, limit: int, now: datetime) -> list[str]:
+    """Up to `limit` of the endpoint's parked deliveries that may go now, oldest first,
+    locked for the caller: the update that follows re-checks each is still parked."""
+    params = {"b_endpoint": endpoint_id, "b_limit": limit, "b_now": now}
+    return list(session.scalars(_OLDEST_PARKED, params))
 
 
 def announce(change: Change) -> None:

@@ -110,21 +110,8 @@ _CLAIM = (
     .values(_LEASED)
     .returning(*_CLAIMED)
 )
-# A record's relay: the oldest parked deliveries of one endpoint, leased to the recording
-# process, each re-checked as still parked (of two relays at once, each takes others).
-_OLDEST_PARKED = (
-    select(deliveries.c.id)
-    .where(
-        deliveries.c.endpoint_id == bindparam("b_endpoint"),
-        deliveries.c.parked_at.isnot(None),
-        deliveries.c.next_attempt_at <= _NOW,
-    )
-    .order_by(deliveries.c.parked_at)
-    .limit(bindparam("b_limit"))
-    # On PostgreSQL, records relaying at once take different rows instead of queueing for
-    # the same oldest ones (SQLite serializes writers already).
-    .with_for_update(skip_locked=True)
-)
+# A record's relay: parked deliveries leased to the recording process, each re-checked as
+# still parked and waiting.
 _RELAY = (
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS), deliveries.c.parked_at.isnot(None), _WAITING)
@@ -325,12 +312,13 @@ def record_group(
         if endpoint_id in states:
             state, at = states[endpoint_id], seen[-1][1]
             change = endpoint_health.observe(state, seen, policy)
-            slots = endpoint_health.relayable(state, change, len(seen))
-            if relay is not None and slots and endpoint_id not in disabled:
-                recorded.relayed += relay_slots(
-                    session, endpoint_id, slots, policy.cap(state), relay, at
-                )
-                change.wake -= slots
+            if relay is not None and endpoint_id not in disabled:
+                slots = endpoint_health.relayable(state, change, len(seen))
+                if slots:
+                    recorded.relayed += relay_slots(
+                        session, endpoint_id, slots, policy.cap(state), relay, at
+                    )
+                    change.wake -= slots
             recorded.woken += endpoint_health.apply_change(session, change, at)
             recorded.changes.append(change)
     return recorded
@@ -346,12 +334,11 @@ def relay_slots(
     slot first, and a parked delivery costs one claim (its parking), not a wake-up and a
     second claim. Fewer when more than the cap are in flight (the cap was lowered).
     """
-    params = {"b_endpoint": endpoint_id, "b_limit": slots, "b_now": now}
-    oldest = list(session.scalars(_OLDEST_PARKED, params))
+    oldest = endpoint_health.oldest_parked(session, endpoint_id, slots, now)
     if not oldest:
         return []
     free = cap - endpoint_health.in_flight(session, [endpoint_id], now).get(endpoint_id, 0)
-    found = session.execute(_DESTINATION, params).one_or_none()
+    found = session.execute(_DESTINATION, {"b_endpoint": endpoint_id}).one_or_none()
     if free <= 0 or found is None or not found.is_active:
         return []
     destination = Destination(*found)
