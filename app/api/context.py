@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from app.db import utcnow
 from app.errors import invalid
@@ -41,13 +41,14 @@ def read_json(whole: bool = True) -> Any:
 
 @dataclass
 class Intake:
-    """An authenticated ingest request's transaction, and the deliveries it has created.
+    """An authenticated ingest request's connection, and the deliveries it has created.
 
-    `endpoints` are the endpoints `intake` was asked to look up that exist in the key's
-    environment (None when none were asked for).
+    Its one write is `ingest` or `trigger`, called once (see `intake`). `endpoints` are the
+    endpoints `intake` was asked to look up that exist in the key's environment (None when
+    none were asked for).
     """
 
-    session: Session
+    conn: Connection
     api_key: KeyScope
     endpoints: set[str] | None
     created: list[str] = field(default_factory=list)  # published once the commit succeeded
@@ -57,7 +58,7 @@ class Intake:
         if not items:
             return []
         outcomes = ingest(
-            self.session,
+            self.conn,
             self.api_key,
             items,
             max_payload_bytes=runtime().settings.max_payload_bytes,
@@ -72,7 +73,7 @@ class Intake:
         if not items:
             return []
         outcomes = trigger(
-            self.session,
+            self.conn,
             self.api_key,
             items,
             max_payload_bytes=runtime().settings.max_payload_bytes,
@@ -84,23 +85,26 @@ class Intake:
 
 @contextmanager
 def intake(endpoint_ids: Collection[str] = ()) -> Iterator[Intake]:
-    """Authenticate and rate-limit the API key, then run the block in one transaction.
+    """Authenticate and rate-limit the API key, then run the block on one connection.
 
     The block parses the body, so a bad key (401) or an empty bucket (429) answers before
     any bad body (400). `endpoint_ids`, when known before the body is read, are looked up
-    with the key in the same query.
+    with the key in the same query. The block writes once, at its end (`Intake.ingest` or
+    `Intake.trigger`): one statement on PostgreSQL, in autocommit, and a transaction around
+    the block on SQLite (`Runtime.intake_engine`), so a request stores all its deliveries or
+    none.
 
     Each statement is bounded by the engine's statement timeout (`HOOKRELAY_INGEST_TIMEOUT`),
     so a stuck database answers 504 rather than hanging. The deliveries the block created
-    are published only once the commit has succeeded, so a worker never looks for an
-    uncommitted row; if the block raises, nothing is committed or published.
+    are published only once the write has committed, so a worker never looks for an
+    uncommitted row; if the block raises, nothing is stored or published.
     """
     rt = runtime()
     token = bearer_token(request.headers.get("Authorization"))
-    with rt.sessions.begin() as session:
-        api_key, endpoints = authenticate_for_endpoints(session, token, endpoint_ids)
+    with rt.intake_engine.begin() as conn:
+        api_key, endpoints = authenticate_for_endpoints(conn, token, endpoint_ids)
         rt.rate_limits().ingest(api_key.workspace_id, api_key.id)
-        req = Intake(session, api_key, endpoints if endpoint_ids else None)
+        req = Intake(conn, api_key, endpoints if endpoint_ids else None)
         yield req
     DELIVERIES_ACCEPTED.inc(len(req.created))
     for delivery_id in req.created:

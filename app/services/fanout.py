@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, select
 
 from app.models import Endpoint, EventType, Subscription
 from app.services.auth import KeyScope
@@ -37,7 +36,7 @@ class EventOutcome:
 
 
 def trigger(
-    session: Session,
+    conn: Connection,
     api_key: KeyScope,
     items: list[EventItem],
     *,
@@ -45,7 +44,7 @@ def trigger(
     now: datetime,
 ) -> list[EventOutcome]:
     """Store one delivery per subscriber of each item's event type, in the key's environment."""
-    subscribers = _subscribers(session, api_key, {item.event_type for item in items})
+    subscribers = _subscribers(conn, api_key, {item.event_type for item in items})
     outcomes = {item.index: EventOutcome(item.index) for item in items}
     owner: dict[int, int] = {}  # ingest item index -> event item index
     ingest_items: list[IngestItem] = []
@@ -65,9 +64,7 @@ def trigger(
                     )
                 )
     if ingest_items:
-        stored = ingest(
-            session, api_key, ingest_items, max_payload_bytes=max_payload_bytes, now=now
-        )
+        stored = ingest(conn, api_key, ingest_items, max_payload_bytes=max_payload_bytes, now=now)
         for result in sorted(stored, key=lambda r: r.index):
             outcome = outcomes[owner[result.index]]
             if result.error is not None:
@@ -78,10 +75,10 @@ def trigger(
 
 
 def _subscribers(
-    session: Session, api_key: KeyScope, names: set[str]
+    conn: Connection, api_key: KeyScope, names: set[str]
 ) -> dict[str, tuple[str, list[str]]]:
     """Event type name -> (id, active subscribed endpoints of the key's environment)."""
-    rows = session.execute(
+    rows = conn.execute(
         select(EventType.name, EventType.id, Endpoint.id)
         .outerjoin(Subscription, Subscription.event_type_id == EventType.id)
         .outerjoin(

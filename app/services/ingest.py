@@ -1,7 +1,8 @@
-"""Accepting payloads: one transaction per request, one statement per kind, whatever the size.
+"""Accepting payloads: validating each item, then storing the batch in one write.
 
-A batch of 20 costs the same number of round trips as a single send: one endpoint lookup,
-one idempotency upsert, at most one read of existing keys, one multi-row delivery insert.
+A batch of 20 costs the same number of round trips as a single send: one endpoint lookup
+(none when the caller looked the endpoint up with the key), one write (`storing.store`),
+and a read of existing keys only when a key was live already.
 """
 
 from __future__ import annotations
@@ -11,23 +12,18 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from app import tracing
-from app.db import UTCDateTime
-from app.domain import DeliveryStatus
 from app.ids import new_id
-from app.models import Delivery, Endpoint, IdempotencyKey
+from app.models import Endpoint, IdempotencyKey
 from app.services.auth import KeyScope
 from app.services.errors import Conflict, Inconsistent, NotFound, PayloadTooLarge
+from app.services.storing import NewDelivery, Shared, store
 
 IDEMPOTENCY_WINDOW = timedelta(minutes=15)
-_INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
 @dataclass
@@ -68,7 +64,7 @@ def _fingerprint(endpoint_id: str, payload: dict[str, Any]) -> str:
 
 
 def ingest(
-    session: Session,
+    conn: Connection,
     api_key: KeyScope,
     items: list[IngestItem],
     *,
@@ -83,7 +79,7 @@ def ingest(
     """
     outcomes = {item.index: ItemOutcome(index=item.index) for item in items}
     if endpoints is None:
-        endpoints = _endpoints(session, api_key, {item.endpoint_id for item in items})
+        endpoints = _endpoints(conn, api_key, {item.endpoint_id for item in items})
     prepared: list[_Prepared] = []
     for item in items:
         body = serialize_payload(item.payload)
@@ -101,10 +97,27 @@ def ingest(
     if not prepared:
         return list(outcomes.values())
 
-    traceparent = tracing.ingest_traceparent(api_key.workspace_id)
-    claimed = _claim_keys(session, api_key.workspace_id, prepared, now)
-    existing = _existing_keys(session, api_key.workspace_id, prepared, claimed)
-    rows: list[dict[str, Any]] = []
+    new: dict[str, NewDelivery] = {}  # by key: a key repeated in a batch is stored once
+    for prep in prepared:
+        if prep.key not in new:
+            new[prep.key] = NewDelivery(
+                prep.key,
+                new_id("del"),
+                prep.fingerprint,
+                prep.item.endpoint_id,
+                prep.item.event_type,
+                prep.body,
+            )
+    shared = Shared(
+        api_key.workspace_id,
+        api_key.environment_id,
+        now,
+        expires_at=now + IDEMPOTENCY_WINDOW,
+        traceparent=tracing.ingest_traceparent(api_key.workspace_id),
+    )
+    claimed = store(conn, shared, list(new.values()))
+    existing = _existing_keys(conn, api_key.workspace_id, prepared, claimed)
+    created: set[str] = set()
     for prep in prepared:
         outcome = outcomes[prep.item.index]
         outcome.idempotency_key = prep.key
@@ -119,13 +132,9 @@ def ingest(
             )
             continue
         outcome.delivery_id = delivery_id
-        if prep.key in claimed and not any(r["id"] == delivery_id for r in rows):
+        if prep.key in claimed and delivery_id not in created:
             outcome.created = True
-            rows.append(_delivery_row(api_key, prep, delivery_id, now))
-            if traceparent is not None:
-                rows[-1]["traceparent"] = traceparent
-    if rows:
-        session.connection().execute(_INSERT_DELIVERIES, rows)
+            created.add(delivery_id)
     return list(outcomes.values())
 
 
@@ -136,91 +145,24 @@ _ENDPOINTS = select(Endpoint.__table__.c.id).where(
 )
 
 
-def _endpoints(session: Session, api_key: KeyScope, ids: set[str]) -> set[str]:
+def _endpoints(conn: Connection, api_key: KeyScope, ids: set[str]) -> set[str]:
     params = {
         "b_ids": list(ids),
         "b_workspace": api_key.workspace_id,
         "b_environment": api_key.environment_id,
     }
-    return set(session.connection().scalars(_ENDPOINTS, params))
-
-
-@cache
-def _claim_statement(dialect_name: str) -> Any:
-    """The idempotency upsert, built once per dialect: building it cost more than running it.
-
-    An expired key (older than the window) is taken over in the same statement.
-    """
-    keys = IdempotencyKey.__table__
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(keys)
-    return stmt.on_conflict_do_update(
-        index_elements=["workspace_id", "key"],
-        set_={
-            "delivery_id": stmt.excluded.delivery_id,
-            "fingerprint": stmt.excluded.fingerprint,
-            "expires_at": stmt.excluded.expires_at,
-        },
-        where=keys.c.expires_at <= bindparam("b_now", type_=UTCDateTime()),
-    ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
-
-
-def _claim_keys(
-    session: Session, workspace_id: str, prepared: list[_Prepared], now: datetime
-) -> dict[str, tuple[str, str]]:
-    """Insert every key not live yet; the primary key, not a prior read, settles races."""
-    rows: dict[str, dict[str, Any]] = {}
-    for prep in prepared:
-        rows.setdefault(
-            prep.key,
-            {
-                "workspace_id": workspace_id,
-                "key": prep.key,
-                "delivery_id": new_id("del"),
-                "fingerprint": prep.fingerprint,
-                "expires_at": now + IDEMPOTENCY_WINDOW,
-                "b_now": now,
-            },
-        )
-    conn = session.connection()
-    # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
-    # multi-row INSERT, but the statement is compiled once and cached, not on every request.
-    # On the connection, not the session: the ORM's bulk-insert path adds nothing here.
-    result = conn.execute(_claim_statement(conn.dialect.name), list(rows.values()))
-    return {key: (delivery_id, fp) for key, delivery_id, fp in result}
+    return set(conn.scalars(_ENDPOINTS, params))
 
 
 def _existing_keys(
-    session: Session, workspace_id: str, prepared: list[_Prepared], claimed: dict[str, Any]
+    conn: Connection, workspace_id: str, prepared: list[_Prepared], claimed: dict[str, Any]
 ) -> dict[str, tuple[str, str]]:
     missing = {prep.key for prep in prepared} - claimed.keys()
     if not missing:
         return {}
-    rows = session.execute(
+    rows = conn.execute(
         select(IdempotencyKey.key, IdempotencyKey.delivery_id, IdempotencyKey.fingerprint).where(
             IdempotencyKey.workspace_id == workspace_id, IdempotencyKey.key.in_(missing)
         )
     )
     return {key: (delivery_id, fp) for key, delivery_id, fp in rows}
-
-
-def _delivery_row(
-    api_key: KeyScope, prep: _Prepared, delivery_id: str, now: datetime
-) -> dict[str, Any]:
-    return {
-        "id": delivery_id,
-        "workspace_id": api_key.workspace_id,
-        "environment_id": api_key.environment_id,
-        "endpoint_id": prep.item.endpoint_id,
-        "idempotency_key": prep.key,
-        "event_type": prep.item.event_type,
-        "payload": prep.body,
-        "status": DeliveryStatus.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        # Marked as enqueued before the publish that follows the commit; if that publish is
-        # lost, the scheduler finds the row again once `requeue_after` has passed.
-        "enqueued_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }

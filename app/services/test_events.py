@@ -31,7 +31,7 @@ def send_test_event(
     }
     item = IngestItem(0, endpoint.id, payload, event_type=TEST_EVENT_TYPE)
     [outcome] = ingest(
-        session,
+        session.connection(),
         scope,
         [item],
         max_payload_bytes=max_payload_bytes,

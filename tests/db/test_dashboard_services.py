@@ -34,7 +34,11 @@ def test_attempts_fall_in_buckets_that_start_on_round_times(
     ws, endpoint_id, key = _tenant(sessions)
     with sessions.begin() as session:
         [stored] = ingest(
-            session, key, [IngestItem(0, endpoint_id, {})], max_payload_bytes=100, now=NOW
+            session.connection(),
+            key,
+            [IngestItem(0, endpoint_id, {})],
+            max_payload_bytes=100,
+            now=NOW,
         )
         # At 13:07, 13:02, 12:59 and 12:27:
         outcomes = ((0, "succeeded"), (5, "failed"), (8, "succeeded"), (40, "failed"))
@@ -70,10 +74,18 @@ def test_event_types_are_kept_on_fanned_out_and_test_deliveries(
         event_types.subscribe(session, ws, endpoint_id, [paid.id])
     with sessions.begin() as session:
         [fanned] = trigger(
-            session, key, [EventItem(0, "order.paid", {"a": 1})], max_payload_bytes=100, now=NOW
+            session.connection(),
+            key,
+            [EventItem(0, "order.paid", {"a": 1})],
+            max_payload_bytes=100,
+            now=NOW,
         )
         [direct] = ingest(
-            session, key, [IngestItem(0, endpoint_id, {"b": 2})], max_payload_bytes=100, now=NOW
+            session.connection(),
+            key,
+            [IngestItem(0, endpoint_id, {"b": 2})],
+            max_payload_bytes=100,
+            now=NOW,
         )
         tested = send_test_event(session, ws, endpoint_id, max_payload_bytes=1000, now=NOW)
     with sessions() as session:

@@ -45,7 +45,7 @@ def _deliveries(
 ) -> list[str]:
     with sessions.begin() as session:
         outcomes = ingest(
-            session,
+            session.connection(),
             key,
             [IngestItem(i, endpoint_id, {"i": i}) for i in range(n)],
             max_payload_bytes=1000,

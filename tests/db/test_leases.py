@@ -32,7 +32,7 @@ def _delivery(sessions: sessionmaker[Session]) -> str:
     key, endpoint_id = _key_and_endpoint(sessions)
     with sessions.begin() as session:
         [outcome] = ingest(
-            session,
+            session.connection(),
             key,
             [IngestItem(0, endpoint_id, {"a": 1})],
             max_payload_bytes=1000,
@@ -141,14 +141,22 @@ def test_expired_idempotency_key_is_taken_over(sessions: sessionmaker[Session]) 
     item = IngestItem(0, endpoint_id, {"a": 1}, idempotency_key=new_id("k"))
     now = utcnow()
     with sessions.begin() as session:
-        [first] = ingest(session, key, [item], max_payload_bytes=1000, now=now)
+        [first] = ingest(session.connection(), key, [item], max_payload_bytes=1000, now=now)
     with sessions.begin() as session:
         [repeat] = ingest(
-            session, key, [item], max_payload_bytes=1000, now=now + timedelta(minutes=14)
+            session.connection(),
+            key,
+            [item],
+            max_payload_bytes=1000,
+            now=now + timedelta(minutes=14),
         )
     with sessions.begin() as session:
         [later] = ingest(
-            session, key, [item], max_payload_bytes=1000, now=now + timedelta(minutes=16)
+            session.connection(),
+            key,
+            [item],
+            max_payload_bytes=1000,
+            now=now + timedelta(minutes=16),
         )
     assert repeat.delivery_id == first.delivery_id and not repeat.created
     assert later.created and later.delivery_id != first.delivery_id

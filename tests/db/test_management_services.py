@@ -51,7 +51,7 @@ def test_fanout_stores_one_pending_delivery_per_subscriber(
             event_types.subscribe(session, key.workspace_id, endpoint_id, [paid.id])
     with sessions.begin() as session:
         [outcome, missing] = trigger(
-            session,
+            session.connection(),
             key,
             [EventItem(0, "order.paid", {"a": 1}), EventItem(1, "nope", {})],
             max_payload_bytes=1000,

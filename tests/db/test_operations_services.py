@@ -28,7 +28,7 @@ def _deliveries(sessions: sessionmaker[Session], count: int) -> list[str]:
         )
         key = session.scalars(select(ApiKey).filter_by(workspace_id=created.workspace_id)).one()
         items = [IngestItem(n, endpoint.id, {"n": n}) for n in range(count)]
-        outcomes = ingest(session, key, items, max_payload_bytes=1000, now=utcnow())
+        outcomes = ingest(session.connection(), key, items, max_payload_bytes=1000, now=utcnow())
         return [str(o.delivery_id) for o in outcomes]
 
 

@@ -43,7 +43,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     with rt.sessions.begin() as db:
         key = authenticate_api_key(db, created.api_key)
         [outcome] = ingest(
-            db,
+            db.connection(),
             key,
             [IngestItem(0, endpoint.id, {"a": 1}, "order-42")],
             max_payload_bytes=1000,

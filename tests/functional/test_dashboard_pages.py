@@ -114,14 +114,14 @@ def _workspace(rt: Runtime, name: str) -> Workspace:
     with rt.sessions.begin() as db:
         key = authenticate_api_key(db, created.api_key)
         [fanned] = trigger(
-            db,
+            db.connection(),
             key,
             [EventItem(0, "order.paid", {"order": 42})],
             max_payload_bytes=10**6,
             now=utcnow(),
         )
         [big] = ingest(
-            db,
+            db.connection(),
             key,
             [IngestItem(0, endpoint.id, {"blob": "x" * BIG}, f"{name}-big")],
             max_payload_bytes=10**6,

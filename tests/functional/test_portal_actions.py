@@ -80,7 +80,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     with rt.sessions.begin() as db:
         key = authenticate_api_key(db, created.api_key)
         items = [IngestItem(n, e.id, {"n": n}) for n, e in enumerate(endpoints)]
-        outcomes = ingest(db, key, items, max_payload_bytes=1000, now=utcnow())
+        outcomes = ingest(db.connection(), key, items, max_payload_bytes=1000, now=utcnow())
     ids = [str(o.delivery_id) for o in sorted(outcomes, key=lambda o: o.index)]
     yield Site(app, rt, ws, mine.id, endpoints[0].id, ids[0], endpoints[1].id, ids[1])
     rt.engine.dispose()

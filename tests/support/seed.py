@@ -30,7 +30,7 @@ def deliveries(
     """One delivery per payload, accepted a second ago (so due now)."""
     with sessions.begin() as session:
         outcomes = ingest(
-            session,
+            session.connection(),
             key,
             [IngestItem(i, endpoint_id, payload) for i, payload in enumerate(payloads)],
             max_payload_bytes=10_000,

@@ -1,0 +1,176 @@
+"""Writing accepted deliveries: each new idempotency key and its delivery, both or neither.
+
+`store` claims every key that is not live yet (an expired one is taken over) and inserts the
+delivery of each key it claimed; a key that is live stays as it is, and the caller reads it.
+
+On PostgreSQL it is a single statement (the claim and the insert as data-modifying CTEs over
+the request's rows), so it is atomic on its own: the ingest routes run in autocommit and
+spend no round trips on BEGIN and COMMIT. SQLite has no
+data-modifying CTEs; there it is two statements, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy.dialects import sqlite
+
+from app.db import UTCDateTime
+from app.domain import DeliveryStatus
+from app.models import Delivery, IdempotencyKey
+
+Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
+
+
+class NewDelivery(NamedTuple):
+    """One delivery to create, under the idempotency key that will point to it (its fields
+    in the order of the statement's `item` columns)."""
+
+    key: str
+    delivery_id: str
+    fingerprint: str
+    endpoint_id: str
+    event_type: str | None
+    payload: str  # the exact bytes that will be signed and sent
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every row of one request has in common."""
+
+    workspace_id: str
+    environment_id: str
+    now: datetime  # created, due and (see below) enqueued at
+    expires_at: datetime  # of the keys claimed
+    traceparent: str | None  # of the ingest request, when tracing is on
+
+
+def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+    """Claim each key of `new` (unique keys) and insert its delivery; return the claimed keys.
+
+    A key left out of the answer was live already: its delivery is not inserted. Each
+    delivery is marked as enqueued already, for the publish that follows the write; if that
+    publish is lost, the scheduler finds the row again once `requeue_after` has passed.
+    """
+    if conn.dialect.name == "postgresql":
+        return _store_postgresql(conn, shared, new)
+    return _store_sqlite(conn, shared, new)
+
+
+_STORE_POSTGRESQL = """
+WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
+    {items}
+), claimed AS (
+    INSERT INTO idempotency_keys (workspace_id, key, delivery_id, fingerprint, expires_at)
+    SELECT :workspace_id, key, delivery_id, fingerprint, :expires_at FROM item
+    ON CONFLICT (workspace_id, key) DO UPDATE
+        SET delivery_id = excluded.delivery_id,
+            fingerprint = excluded.fingerprint,
+            expires_at = excluded.expires_at
+        WHERE idempotency_keys.expires_at <= :now
+    RETURNING key, delivery_id, fingerprint
+), stored AS (
+    INSERT INTO deliveries (
+        id, workspace_id, environment_id, endpoint_id, idempotency_key, event_type, payload,
+        status, attempts, next_attempt_at, enqueued_at, created_at, updated_at, traceparent
+    )
+    SELECT delivery_id, :workspace_id, :environment_id, endpoint_id, key, event_type, payload,
+        :status, 0, :now, :now, :now, :now, :traceparent
+    FROM item WHERE delivery_id IN (SELECT delivery_id FROM claimed)
+)
+SELECT key, delivery_id, fingerprint FROM claimed
+"""
+_ITEM = NewDelivery._fields
+# Up to this many rows go as scalar parameters, the cheapest to send; more go as one array
+# per column, since a statement takes at most 65,535 parameters (a large fan-out).
+VALUES_ROWS = 100
+_ARRAYS = text(
+    _STORE_POSTGRESQL.format(
+        items="SELECT * FROM unnest("
+        + ", ".join(f"CAST(:{name} AS text[])" for name in _ITEM)
+        + ")"
+    )
+)
+
+
+@lru_cache(maxsize=VALUES_ROWS)
+def _values(rows: int) -> TextClause:
+    """The statement for `rows` rows as VALUES, one per row count (the server prepares each)."""
+    tuples = (", ".join(f":{name}_{i}" for name in _ITEM) for i in range(rows))
+    return text(_STORE_POSTGRESQL.format(items="VALUES " + ", ".join(f"({t})" for t in tuples)))
+
+
+def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+    params: dict[str, Any] = {**asdict(shared), "status": DeliveryStatus.PENDING.value}
+    if len(new) <= VALUES_ROWS:
+        statement = _values(len(new))
+        for i, n in enumerate(new):
+            params.update(zip((f"{name}_{i}" for name in _ITEM), n, strict=True))
+    else:
+        statement = _ARRAYS
+        params.update(zip(_ITEM, map(list, zip(*new, strict=True)), strict=True))
+    result = conn.execute(statement, params)
+    return {key: (delivery_id, fingerprint) for key, delivery_id, fingerprint in result}
+
+
+_INSERT_DELIVERIES = Delivery.__table__.insert()
+
+
+@cache
+def _claim_sqlite() -> Any:
+    """The idempotency upsert, built once: building it cost more than running it."""
+    keys = IdempotencyKey.__table__
+    stmt = sqlite.insert(keys)
+    return stmt.on_conflict_do_update(
+        index_elements=["workspace_id", "key"],
+        set_={
+            "delivery_id": stmt.excluded.delivery_id,
+            "fingerprint": stmt.excluded.fingerprint,
+            "expires_at": stmt.excluded.expires_at,
+        },
+        where=keys.c.expires_at <= bindparam("b_now", type_=UTCDateTime()),
+    ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
+
+
+def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+    # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
+    # multi-row INSERT, but the statement is compiled once and cached.
+    keys = [
+        {
+            "workspace_id": shared.workspace_id,
+            "key": n.key,
+            "delivery_id": n.delivery_id,
+            "fingerprint": n.fingerprint,
+            "expires_at": shared.expires_at,
+            "b_now": shared.now,
+        }
+        for n in new
+    ]
+    claimed = {key: (d, fp) for key, d, fp in conn.execute(_claim_sqlite(), keys)}
+    rows = [
+        {
+            "id": n.delivery_id,
+            "workspace_id": shared.workspace_id,
+            "environment_id": shared.environment_id,
+            "endpoint_id": n.endpoint_id,
+            "idempotency_key": n.key,
+            "event_type": n.event_type,
+            "payload": n.payload,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": shared.now,
+            "enqueued_at": shared.now,
+            "created_at": shared.now,
+            "updated_at": shared.now,
+            "traceparent": shared.traceparent,
+        }
+        for n in new
+        if n.key in claimed
+    ]
+    if rows:
+        conn.execute(_INSERT_DELIVERIES, rows)
+    return claimed
