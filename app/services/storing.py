@@ -11,7 +11,7 @@ data-modifying CTEs; there it is two statements, inside the caller's transaction
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
@@ -105,7 +105,14 @@ def _values(rows: int) -> TextClause:
 
 
 def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
-    params: dict[str, Any] = {**asdict(shared), "status": DeliveryStatus.PENDING.value}
+    params: dict[str, Any] = {
+        "workspace_id": shared.workspace_id,
+        "environment_id": shared.environment_id,
+        "now": shared.now,
+        "expires_at": shared.expires_at,
+        "traceparent": shared.traceparent,
+        "status": DeliveryStatus.PENDING.value,
+    }
     if len(new) <= VALUES_ROWS:
         statement = _values(len(new))
         for i, n in enumerate(new):
