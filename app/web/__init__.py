@@ -18,8 +18,10 @@ def register(app: Flask) -> None:
         headers,
         portal,
         portal_actions,  # noqa: F401
+        sessions,
     )
 
+    app.session_interface = sessions.PageSessions()
     csrf.register(app)
     headers.register(app)
     app.register_blueprint(dashboard.bp)

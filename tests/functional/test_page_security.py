@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, session
 from flask.testing import FlaskClient
 
 from app.services.workspaces import create_workspace
@@ -113,3 +113,26 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(
     assert attempt("203.0.113.1") == 401
     assert attempt("203.0.113.1") == 429
     assert attempt("203.0.113.2") == 401  # another client behind the same proxy
+
+
+def test_only_the_pages_open_the_session_cookie(site: tuple[Flask, str]) -> None:
+    """The APIs authenticate by bearer token alone: a signed-in browser's cookie gives an
+    API route nothing (and the API spends nothing reading it)."""
+    app, token = site
+    seen: dict[str, bool] = {}
+
+    @app.get("/dashboard/test-only/session")
+    def page_view() -> str:
+        seen["page"] = bool(session)
+        return ""
+
+    @app.get("/api/test-only/session")
+    def api_view() -> str:
+        seen["api"] = bool(session)
+        return ""
+
+    client, status = sign_in(app, token)
+    assert status in (302, 303)
+    client.get("/dashboard/test-only/session")
+    client.get("/api/test-only/session")
+    assert seen == {"page": True, "api": False}

@@ -120,7 +120,7 @@ def test_a_viewer_cannot_change_anything(site: Portal) -> None:
     client.get(f"/portal?code={site.code(role='viewer')}")
     home = client.get("/portal/").get_data(as_text=True)
     assert "view only" in home and "add-endpoint" not in home
-    with client.session_transaction() as held:  # the page has no form to take it from
+    with client.session_transaction("/portal/") as held:  # the page has no form to take it from
         held["csrf_token"] = "known"
     refused = client.post("/portal/endpoints", data={"csrf_token": "known", "url": "http://x.io"})
     assert refused.status_code == 302  # back to the page, with the refusal shown

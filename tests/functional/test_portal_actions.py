@@ -134,7 +134,7 @@ def test_a_viewer_can_neither_test_nor_retry(site: Site) -> None:
     )
     endpoint_page = client.get(f"/portal/endpoints/{site.endpoint_id}").get_data(as_text=True)
     assert 'id="test-event"' not in endpoint_page
-    with client.session_transaction() as held:  # the pages have no form to take it from
+    with client.session_transaction("/portal/") as held:  # the pages have no form to take it from
         held["csrf_token"] = "known"
     for path in (
         f"/portal/endpoints/{site.endpoint_id}/test-event",
