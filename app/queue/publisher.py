@@ -2,12 +2,14 @@
 
 It never raises: a publish that fails is logged and left to the scheduler. Per broker it
 takes the cheapest way that keeps a message counted as sent only once the broker has it:
-chunks pipelined on Redis, confirms collected per chunk on RabbitMQ (`confirms`).
+on Redis a single message straight on a channel and chunks pipelined, on RabbitMQ confirms
+collected per chunk (`confirms`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -17,6 +19,7 @@ from kombu import Connection, Producer
 
 from app.queue.confirms import confirms_each_publish, publish_confirmed
 from app.queue.message import CHUNK, TaskMessages, chunks
+from app.queue.redis_transport import TRANSPORT
 
 log = logging.getLogger("app.queue")  # one logger name for the whole queue package
 
@@ -27,6 +30,8 @@ class Publisher:
     def __init__(self, celery: Celery) -> None:
         self._celery = celery
         self._messages = TaskMessages(celery)
+        self._lock = threading.Lock()
+        self._redis: Any = None  # the channel single messages go out on, on Redis
 
     def publish(self, delivery_ids: Iterable[str], queue: str | None = None) -> int:
         """Return how many were published; failures are logged and left to the scheduler.
@@ -38,6 +43,9 @@ class Publisher:
             return 0
         sent = 0
         try:
+            if len(ids) == 1 and (channel := self._redis_channel()) is not None:
+                self._messages.put(channel, ids[0], queue or self._celery.conf.task_default_queue)
+                return 1
             with self._celery.producer_or_acquire() as producer:
                 if len(ids) > 1 and confirms_each_publish(producer.connection):
                     timeout = float(self._celery.conf.broker_connection_timeout or 3)
@@ -63,6 +71,18 @@ class Publisher:
                 "enqueue failed; the scheduler will re-enqueue", extra={"count": len(ids) - sent}
             )
         return sent
+
+    def _redis_channel(self) -> Any:
+        """On Redis, one channel of this publisher's own for single messages (a single send's
+        publish), opened on first use; None on other brokers. A Redis channel is safe to
+        share between threads: it publishes through one thread-safe client (`redis_transport`).
+        """
+        if self._celery.conf.broker_transport != TRANSPORT:
+            return None
+        with self._lock:
+            if self._redis is None:
+                self._redis = self._celery.connection_for_write().default_channel
+            return self._redis
 
     def ping(self) -> None:
         """Raise unless the broker accepts a connection (for readiness checks)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -12,6 +14,7 @@ from kombu import Connection
 
 from app.config import Settings
 from app.queue import DELIVER_TASK, Publisher, make_celery
+from app.queue.message import TaskMessages
 from tests.support.services import REDIS_URL, need
 from tests.support.stack import delete_queue
 
@@ -133,3 +136,38 @@ def test_the_queue_is_declared_once_per_connection(celery: Celery) -> None:
         bodies = [queue.get(timeout=1).decode()[0] for _ in range(3)]
         queue.close()
     assert bodies == [[f"del_{n}"] for n in range(3)]
+
+
+def test_a_single_message_on_redis_is_what_the_producer_would_put_there() -> None:
+    """A single send's message goes straight on a Redis channel (`TaskMessages.put`); the
+    list entry must be the one kombu's producer writes, but for its per-message ids."""
+    need("redis")
+    queue_name = f"hookrelay-test-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite://", "BROKER_URL": REDIS_URL, "HOOKRELAY_QUEUE": queue_name}
+    )
+    celery = make_celery(settings)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        with celery.producer_or_acquire() as producer:
+            TaskMessages(celery).send(producer, "del_1")
+        [by_producer] = client.lrange(queue_name, 0, -1)
+        client.delete(queue_name)
+        assert Publisher(celery).publish(["del_1"]) == 1
+        [direct] = client.lrange(queue_name, 0, -1)
+    finally:
+        celery.close()
+        client.delete(queue_name)
+        client.close()
+
+    def entry(raw: bytes) -> dict[str, Any]:
+        message = json.loads(raw)
+        body = json.loads(base64.b64decode(message.pop("body")))
+        for key in PER_MESSAGE:
+            message["headers"].pop(key)
+        for key in ("delivery_tag", "correlation_id"):
+            message["properties"].pop(key)
+        return {**message, "body": body}
+
+    assert entry(direct) == entry(by_producer)
+    assert entry(direct)["body"][0] == ["del_1"]
