@@ -5,8 +5,8 @@ delivery of each key it claimed; a key that is live stays as it is, and the call
 
 On PostgreSQL it is a single statement (the claim and the insert as data-modifying CTEs over
 the request's rows), so it is atomic on its own: the ingest routes run in autocommit and
-spend no round trips on BEGIN and COMMIT. SQLite has no
-data-modifying CTEs; there it is two statements, inside the caller's transaction.
+spend no round trips on BEGIN and COMMIT. SQLite has no data-modifying CTEs; there it is two
+statements, inside the caller's transaction.
 """
 
 from __future__ import annotations
