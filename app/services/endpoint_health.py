@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from app import metrics
@@ -295,9 +295,17 @@ _STATES = (
     .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(endpoints.c.id)
 )
+# A record asks too whether anything is parked (an index probe of `ix_deliveries_parked`):
+# mostly nothing is, and then it spends no statement looking for deliveries to relay or wake.
+_RECORD_STATES = _STATES.add_columns(
+    exists()
+    .where(deliveries.c.endpoint_id == endpoints.c.id, deliveries.c.parked_at.is_not(None))
+    .label("has_parked")
+)
 # FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
 # whose immediate transactions are serialized already.
 _LOCKED_STATES = _STATES.with_for_update(key_share=True)
+_LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
     .where(
@@ -327,8 +335,9 @@ def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any
 
 def record_states(
     session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
-) -> dict[str, Any]:
-    """The endpoints' state for a record, locked only where the outcomes may change it.
+) -> tuple[dict[str, Any], set[str]]:
+    """The endpoints' state for a record, locked only where the outcomes may change it, and
+    which of them have parked deliveries (none: nothing to relay or wake, no query for it).
 
     An endpoint in good health whose attempts all got an answer stays as it is, so the
     record of a healthy group takes no endpoint lock and the records of one busy endpoint
@@ -338,15 +347,22 @@ def record_states(
     scheduler every pass, wakes such a delivery.
     """
     ids = sorted(results)
-    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
+    rows = session.execute(_RECORD_STATES, {"b_ids": ids}).all()
+    states = {row.id: row for row in rows}
+    parked = {row.id for row in rows if row.has_parked}
     troubled = [
         endpoint_id
         for endpoint_id, state in states.items()
         if not _healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
     ]
     if troubled:
-        states.update(lock_states(session, troubled))
-    return states
+        for row in session.execute(_LOCKED_RECORD_STATES, {"b_ids": troubled}):
+            states[row.id] = row
+            if row.has_parked:
+                parked.add(row.id)
+            else:
+                parked.discard(row.id)
+    return states, parked
 
 
 def _healthy(state: Any) -> bool:

@@ -288,7 +288,7 @@ def record_group(
     results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
     for o in outcomes:
         results[o.claim.endpoint.id].append((o.result, o.at))
-    states = endpoint_health.record_states(session, results)
+    states, parked = endpoint_health.record_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
     current = session.execute(_LEASES, {"b_ids": ids}).all()
     owners = {row.id: row.lease_owner for row in current if row.status == DeliveryStatus.DELIVERING}
@@ -312,7 +312,9 @@ def record_group(
         if endpoint_id in states:
             state, at = states[endpoint_id], seen[-1][1]
             change = endpoint_health.observe(state, seen, policy)
-            if relay is not None and endpoint_id not in disabled:
+            if endpoint_id not in parked:
+                change.wake = 0  # nothing to relay or wake
+            elif relay is not None and endpoint_id not in disabled:
                 slots = endpoint_health.relayable(state, change, len(seen))
                 if slots:
                     recorded.relayed += relay_slots(

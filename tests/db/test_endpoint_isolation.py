@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -395,3 +395,29 @@ def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(
     recorded = _record_relaying(sessions, claims[1:2], now)
 
     assert recorded.relayed == [] and len(recorded.woken) == 1  # the claim gives out rate slots
+
+
+def test_a_record_with_nothing_parked_looks_for_no_delivery_to_relay_or_wake(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Mostly nothing is parked: the record learns it with the endpoint's state and spends
+    no statement looking for parked deliveries (it did on every record)."""
+    key, endpoint_id = _endpoint(sessions)
+    now = utcnow()
+    [ok, failing] = _claim(sessions, _deliveries(sessions, key, endpoint_id, 2), now).values()
+    engine = sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        relaying = _record_relaying(sessions, [ok], now)  # healthy: the relay path
+        failed = _record(sessions, [failing], FAIL, now)  # troubled: the locked read and wake
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert relaying.relayed == [] and relaying.woken == [] and failed.woken == []
+    looked = [s for s in statements if "ORDER BY deliveries.parked_at" in s]
+    assert looked == []
