@@ -327,10 +327,14 @@ _RELEASED = {
 }
 
 
-def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
-    """Lock the endpoints' rows in id order (the same order in claim and record) and read them."""
+def lock_states(
+    session: Executor, endpoint_ids: Sequence[str], statement: Any = None
+) -> dict[str, Any]:
+    """Lock the endpoints' rows in id order (the same order in claim and record) and read them
+    (with `statement`'s columns: a record's read also says what is parked)."""
     ids = sorted(set(endpoint_ids))
-    return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
+    locked = session.execute(_LOCKED_STATES if statement is None else statement, {"b_ids": ids})
+    return {row.id: row for row in locked}
 
 
 def record_states(
@@ -347,22 +351,15 @@ def record_states(
     scheduler every pass, wakes such a delivery.
     """
     ids = sorted(results)
-    rows = session.execute(_RECORD_STATES, {"b_ids": ids}).all()
-    states = {row.id: row for row in rows}
-    parked = {row.id for row in rows if row.has_parked}
+    states = {row.id: row for row in session.execute(_RECORD_STATES, {"b_ids": ids})}
     troubled = [
         endpoint_id
         for endpoint_id, state in states.items()
         if not _healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
     ]
     if troubled:
-        for row in session.execute(_LOCKED_RECORD_STATES, {"b_ids": troubled}):
-            states[row.id] = row
-            if row.has_parked:
-                parked.add(row.id)
-            else:
-                parked.discard(row.id)
-    return states, parked
+        states.update(lock_states(session, troubled, _LOCKED_RECORD_STATES))
+    return states, {endpoint_id for endpoint_id, row in states.items() if row.has_parked}
 
 
 def _healthy(state: Any) -> bool:

@@ -18,10 +18,9 @@ from app.retry import AttemptResult, Decision, decide
 from app.services import leases
 from app.services.dispatch import take_due
 from app.services.endpoint_health import Policy, in_flight, wake_stranded
-from app.services.ingest import IngestItem, ingest
 from app.services.leases import Claim, Outcome
 from app.services.redelivery import retry_delivery
-from app.services.workspaces import create_endpoint, create_workspace
+from tests.support import seed
 
 POLICY = Policy(max_in_flight=3, circuit_failures=2, circuit_cooldown=10, disable_after=3600)
 FAIL = AttemptResult(error="timeout")
@@ -29,29 +28,13 @@ OK = AttemptResult(status_code=200)
 
 
 def _endpoint(sessions: sessionmaker[Session], **fields: object) -> tuple[ApiKey, str]:
-    with sessions.begin() as session:
-        created = create_workspace(session, "t", "us")
-        endpoint = create_endpoint(
-            session, created.workspace_id, "http://127.0.0.1:9/", allow_private=True
-        )
-        for name, value in fields.items():
-            setattr(endpoint, name, value)
-        key = session.query(ApiKey).filter_by(workspace_id=created.workspace_id).one()
-        return key, endpoint.id
+    return seed.endpoint(sessions, "http://127.0.0.1:9/", **fields)
 
 
 def _deliveries(
     sessions: sessionmaker[Session], key: ApiKey, endpoint_id: str, n: int
 ) -> list[str]:
-    with sessions.begin() as session:
-        outcomes = ingest(
-            session.connection(),
-            key,
-            [IngestItem(i, endpoint_id, {"i": i}) for i in range(n)],
-            max_payload_bytes=1000,
-            now=utcnow() - timedelta(seconds=1),
-        )
-    return [o.delivery_id for o in outcomes if o.delivery_id]
+    return seed.deliveries(sessions, key, endpoint_id, *({"i": i} for i in range(n)))
 
 
 def _claim(

@@ -15,17 +15,11 @@ from app.retry import AttemptResult, Decision
 from app.services import delivering
 from app.services.dispatch import take_due
 from app.services.ingest import IngestItem, ingest
-from app.services.workspaces import create_endpoint, create_workspace
+from tests.support import seed
 
 
 def _key_and_endpoint(sessions: sessionmaker[Session]) -> tuple[ApiKey, str]:
-    with sessions.begin() as session:
-        created = create_workspace(session, "t", "us")
-        endpoint = create_endpoint(
-            session, created.workspace_id, "http://127.0.0.1:9/", allow_private=True
-        )
-        key = session.query(ApiKey).filter_by(workspace_id=created.workspace_id).one()
-        return key, endpoint.id
+    return seed.endpoint(sessions, "http://127.0.0.1:9/")
 
 
 def _delivery(sessions: sessionmaker[Session]) -> str:
