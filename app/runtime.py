@@ -14,6 +14,7 @@ from app.config import Settings
 from app.db import make_engine, session_factory
 from app.queue import Publisher, make_celery
 from app.ratelimits import RateLimits
+from app.services.auth import KnownKeys
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session] = field(repr=False)
+    known_keys: KnownKeys = field(default_factory=KnownKeys, init=False, repr=False)
     _rate_limits: RateLimits | None = field(default=None, init=False, repr=False)
     _limits_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

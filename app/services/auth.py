@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -98,6 +99,48 @@ def authenticate_for_endpoints(
         raise Unauthorized(UNAUTHORIZED)
     found = {row.endpoint_id for row in rows if endpoint_ids and row.endpoint_id is not None}
     return Caller(key.id, key.workspace_id, key.environment_id), found
+
+
+class KnownKeys:
+    """The API keys this process has authenticated, with the endpoints found in each one's
+    environment: a single send from a known key to a known endpoint needs no key query.
+
+    Only what never changes for a token is kept: the key's id, workspace and environment,
+    and that an endpoint id belongs to that environment. What can change (a key revoked,
+    an endpoint deleted) is checked by the write itself (`storing.Shared.guard_key`), and a
+    request answered from here checks the key again before it answers any error, so a dead
+    key still gets its 401 first. Bounded: past `max_keys`, the oldest key is forgotten.
+    """
+
+    def __init__(self, max_keys: int = 10_000, max_endpoints: int = 1_000) -> None:
+        self._max_keys = max_keys
+        self._max_endpoints = max_endpoints
+        self._keys: dict[str, tuple[Caller, set[str]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str, endpoint_ids: Collection[str]) -> Caller | None:
+        """The key behind `token` if it and every one of `endpoint_ids` (at least one) are known."""
+        known = self._keys.get(hash_token(token)) if endpoint_ids else None
+        if known is None or not known[1].issuperset(endpoint_ids):
+            return None
+        return known[0]
+
+    def remember(self, token: str, caller: Caller, endpoint_ids: set[str]) -> None:
+        digest = hash_token(token)
+        with self._lock:
+            known = self._keys.get(digest)
+            endpoints = known[1] if known is not None else set()
+            if len(endpoints) + len(endpoint_ids) > self._max_endpoints:
+                endpoints = set()
+            endpoints |= endpoint_ids
+            self._keys[digest] = (caller, endpoints)
+            while len(self._keys) > self._max_keys:
+                del self._keys[next(iter(self._keys))]
+
+    def forget(self, token: str) -> None:
+        """Drop `token` (its key or an endpoint is gone): its next request asks the database."""
+        with self._lock:
+            self._keys.pop(hash_token(token), None)
 
 
 def authenticate_management_token(session: Session, token: str) -> ManagementToken:

@@ -71,11 +71,14 @@ def ingest(
     max_payload_bytes: int,
     now: datetime,
     endpoints: set[str] | None = None,
+    guard: bool = False,
 ) -> list[ItemOutcome]:
     """Store one delivery per valid item; per-item errors never affect the other items.
 
     `endpoints`: the items' endpoints already found in the key's environment, if the caller
-    looked them up with the key (it must have asked for every item's endpoint).
+    looked them up with the key (it must have asked for every item's endpoint). `guard`:
+    the key and the endpoints were not read from the database but remembered, so the write
+    checks them (`storing.Unverified` when they are gone).
     """
     outcomes = {item.index: ItemOutcome(index=item.index) for item in items}
     if endpoints is None:
@@ -114,6 +117,7 @@ def ingest(
         now,
         expires_at=now + IDEMPOTENCY_WINDOW,
         traceparent=tracing.ingest_traceparent(api_key.workspace_id),
+        guard_key=api_key.id if guard else None,
     )
     claimed = store(conn, shared, list(new.values()))
     existing = _existing_keys(conn, api_key.workspace_id, prepared, claimed)

@@ -7,6 +7,11 @@ On PostgreSQL it is a single statement (the claim and the insert as data-modifyi
 the request's rows), so it is atomic on its own: the ingest routes run in autocommit and
 spend no round trips on BEGIN and COMMIT. SQLite has no data-modifying CTEs; there it is two
 statements, inside the caller's transaction.
+
+A write for a request whose API key was not read from the database (`auth.KnownKeys`) is
+guarded: it stores nothing, and raises `Unverified`, unless the key is still live and every
+row's endpoint is still in its environment. On PostgreSQL the guard is part of the one
+statement.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, TextClause, and_, bindparam, func, select, text
 from sqlalchemy.dialects import sqlite
 
 from app.db import UTCDateTime
 from app.domain import DeliveryStatus
-from app.models import Delivery, IdempotencyKey
+from app.models import ApiKey, Delivery, Endpoint, IdempotencyKey
 
 Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
 
@@ -47,6 +52,11 @@ class Shared:
     now: datetime  # created, due and (see below) enqueued at
     expires_at: datetime  # of the keys claimed
     traceparent: str | None  # of the ingest request, when tracing is on
+    guard_key: str | None = None  # an API key to find live before writing anything
+
+
+class Unverified(Exception):
+    """The guard key is revoked or gone, or an endpoint left its environment: nothing stored."""
 
 
 def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
@@ -64,9 +74,9 @@ def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
 _STORE_POSTGRESQL = """
 WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
     {items}
-), claimed AS (
+){guard}, claimed AS (
     INSERT INTO idempotency_keys (workspace_id, key, delivery_id, fingerprint, expires_at)
-    SELECT :workspace_id, key, delivery_id, fingerprint, :expires_at FROM item
+    SELECT :workspace_id, key, delivery_id, fingerprint, :expires_at FROM item{guarded}
     ON CONFLICT (workspace_id, key) DO UPDATE
         SET delivery_id = excluded.delivery_id,
             fingerprint = excluded.fingerprint,
@@ -82,26 +92,44 @@ WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
         :status, 0, :now, :now, :now, :now, :traceparent
     FROM item WHERE delivery_id IN (SELECT delivery_id FROM claimed)
 )
-SELECT key, delivery_id, fingerprint FROM claimed
+SELECT key, delivery_id, fingerprint FROM claimed{refused}
 """
+# The guard: the key is live, and no row's endpoint is missing from the key's environment.
+_GUARD = """, guard AS (
+    SELECT 1 FROM api_keys AS k
+    WHERE k.id = :guard_key AND k.revoked_at IS NULL AND NOT EXISTS (
+        SELECT 1 FROM item WHERE NOT EXISTS (
+            SELECT 1 FROM endpoints AS e
+            WHERE e.id = item.endpoint_id
+                AND e.workspace_id = k.workspace_id AND e.environment_id = k.environment_id
+        )
+    )
+)"""
+_GUARDED = {
+    False: {"guard": "", "guarded": "", "refused": ""},
+    True: {
+        "guard": _GUARD,
+        "guarded": " WHERE EXISTS (SELECT 1 FROM guard)",
+        # One row of NULLs says the guard refused (no row claimed can say it: a live key).
+        "refused": "\nUNION ALL SELECT NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM guard)",
+    },
+}
 _ITEM = NewDelivery._fields
 # Up to this many rows go as scalar parameters, the cheapest to send; more go as one array
 # per column, since a statement takes at most 65,535 parameters (a large fan-out).
 VALUES_ROWS = 100
-_ARRAYS = text(
-    _STORE_POSTGRESQL.format(
-        items="SELECT * FROM unnest("
-        + ", ".join(f"CAST(:{name} AS text[])" for name in _ITEM)
-        + ")"
-    )
-)
+_UNNEST = "SELECT * FROM unnest(" + ", ".join(f"CAST(:{name} AS text[])" for name in _ITEM) + ")"
 
 
-@lru_cache(maxsize=VALUES_ROWS)
-def _values(rows: int) -> TextClause:
-    """The statement for `rows` rows as VALUES, one per row count (the server prepares each)."""
-    tuples = (", ".join(f":{name}_{i}" for name in _ITEM) for i in range(rows))
-    return text(_STORE_POSTGRESQL.format(items="VALUES " + ", ".join(f"({t})" for t in tuples)))
+@lru_cache(maxsize=2 * VALUES_ROWS + 2)
+def _statement(rows: int | None, guarded: bool) -> TextClause:
+    """The statement for `rows` rows as VALUES, one per row count (the server prepares each),
+    or for any number as arrays (`rows` None)."""
+    items = _UNNEST
+    if rows is not None:
+        tuples = (", ".join(f":{name}_{i}" for name in _ITEM) for i in range(rows))
+        items = "VALUES " + ", ".join(f"({t})" for t in tuples)
+    return text(_STORE_POSTGRESQL.format(items=items, **_GUARDED[guarded]))
 
 
 def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
@@ -113,15 +141,20 @@ def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) 
         "traceparent": shared.traceparent,
         "status": DeliveryStatus.PENDING.value,
     }
+    guarded = shared.guard_key is not None
+    if guarded:
+        params["guard_key"] = shared.guard_key
     if len(new) <= VALUES_ROWS:
-        statement = _values(len(new))
+        statement = _statement(len(new), guarded)
         for i, n in enumerate(new):
             params.update(zip((f"{name}_{i}" for name in _ITEM), n, strict=True))
     else:
-        statement = _ARRAYS
+        statement = _statement(None, guarded)
         params.update(zip(_ITEM, map(list, zip(*new, strict=True)), strict=True))
-    result = conn.execute(statement, params)
-    return {key: (delivery_id, fingerprint) for key, delivery_id, fingerprint in result}
+    claimed = {key: (delivery_id, fp) for key, delivery_id, fp in conn.execute(statement, params)}
+    if None in claimed:
+        raise Unverified(shared.guard_key)
+    return claimed
 
 
 _INSERT_DELIVERIES = Delivery.__table__.insert()
@@ -143,7 +176,32 @@ def _claim_sqlite() -> Any:
     ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
+def _guard_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> None:
+    """The guard as a read before the writes, in their transaction (SQLite writes one at a
+    time, so nothing changes between the two)."""
+    keys, endpoints = ApiKey.__table__, Endpoint.__table__
+    wanted = {n.endpoint_id for n in new}
+    live = conn.execute(
+        select(func.count(endpoints.c.id))
+        .select_from(keys)
+        .outerjoin(
+            endpoints,
+            and_(
+                endpoints.c.id.in_(wanted),
+                endpoints.c.workspace_id == keys.c.workspace_id,
+                endpoints.c.environment_id == keys.c.environment_id,
+            ),
+        )
+        .where(keys.c.id == shared.guard_key, keys.c.revoked_at.is_(None))
+        .group_by(keys.c.id)
+    ).scalar()
+    if live != len(wanted):
+        raise Unverified(shared.guard_key)
+
+
 def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+    if shared.guard_key is not None:
+        _guard_sqlite(conn, shared, new)
     # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
     # multi-row INSERT, but the statement is compiled once and cached.
     keys = [

@@ -3,39 +3,25 @@ send costs in statements."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from flask import Flask
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import create_app
-from app.config import Settings
 from app.db import utcnow
 from app.ids import new_id
 from app.models import ApiKey, Delivery, IdempotencyKey
-from app.services.storing import VALUES_ROWS, NewDelivery, Shared, store
+from app.services.storing import VALUES_ROWS, NewDelivery, Shared, Unverified, store
 from app.services.workspaces import create_endpoint, create_workspace
 
 NOW = utcnow()
 WINDOW = timedelta(minutes=15)
-
-
-@pytest.fixture
-def tenant(sessions: sessionmaker[Session]) -> tuple[ApiKey, str, str]:
-    """An API key, its plaintext token and one endpoint of its environment."""
-    with sessions.begin() as session:
-        created = create_workspace(session, "t", "us")
-        endpoint = create_endpoint(
-            session, created.workspace_id, "http://127.0.0.1:9/hook", allow_private=True
-        )
-        key = session.scalars(select(ApiKey).filter_by(workspace_id=created.workspace_id)).one()
-        return key, created.api_key, endpoint.id
 
 
 def _new(endpoint_id: str, key: str | None = None) -> NewDelivery:
@@ -101,6 +87,34 @@ def test_a_store_that_fails_keeps_neither_its_keys_nor_its_deliveries(
         assert session.get(Delivery, good.delivery_id) is None
 
 
+def test_a_guarded_store_writes_only_for_a_live_key_and_endpoints_of_its_environment(
+    engine: Engine, sessions: sessionmaker[Session], tenant: tuple[ApiKey, str, str]
+) -> None:
+    key, _token, endpoint_id = tenant
+    with sessions.begin() as session:
+        other = create_workspace(session, "other", "us")
+        foreign = create_endpoint(
+            session, other.workspace_id, "http://127.0.0.1:9/hook", allow_private=True
+        ).id
+    guarded = replace(_shared(key, NOW, NOW + WINDOW), guard_key=key.id)
+    stored, mixed, late = _new(endpoint_id), [_new(endpoint_id), _new(foreign)], _new(endpoint_id)
+
+    with _write_engine(engine).begin() as conn:
+        assert list(store(conn, guarded, [stored])) == [stored.key]
+    with pytest.raises(Unverified), _write_engine(engine).begin() as conn:
+        store(conn, guarded, mixed)  # another workspace's endpoint
+    with sessions.begin() as session:
+        session.get_one(ApiKey, key.id).revoked_at = utcnow()
+    with pytest.raises(Unverified), _write_engine(engine).begin() as conn:
+        store(conn, guarded, [late])
+
+    with sessions() as session:
+        keys = session.scalars(select(IdempotencyKey.key).filter_by(workspace_id=key.workspace_id))
+        assert list(keys) == [stored.key]
+        count = select(func.count(Delivery.id)).filter_by(workspace_id=key.workspace_id)
+        assert session.scalar(count) == 1
+
+
 @pytest.fixture
 def statements(engine: Engine) -> Iterator[list[tuple[str, bool]]]:
     """Every statement any engine on the test's database sends meanwhile (not the embedded
@@ -117,36 +131,29 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, bool]]]:
     event.remove(Engine, "before_cursor_execute", record)
 
 
-def test_a_single_send_costs_one_read_and_one_write(
-    engine: Engine,
-    tenant: tuple[ApiKey, str, str],
-    statements: list[tuple[str, bool]],
-    tmp_path: Path,
+def test_a_single_send_costs_one_read_and_one_write_and_from_a_known_key_the_write_alone(
+    app: Flask, tenant: tuple[ApiKey, str, str], statements: list[tuple[str, bool]]
 ) -> None:
-    """The key and its endpoint in one read, then the store. On PostgreSQL the two run in
-    autocommit, so no BEGIN or COMMIT round trip is paid; SQLite writes in two statements
-    inside a transaction (hookrelay's engine sends SQLite's BEGIN itself)."""
+    """The key and its endpoint in one read, then the store. Once the process knows the key
+    and the endpoint (`auth.KnownKeys`), the store alone, which checks them itself. On
+    PostgreSQL the statements run in autocommit, so no BEGIN or COMMIT round trip is paid;
+    SQLite writes in two statements inside a transaction (hookrelay's engine sends SQLite's
+    BEGIN itself), after reading the key."""
     _key, token, endpoint_id = tenant
-    env = {
-        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-        "HOOKRELAY_PUBLIC_URL": "http://127.0.0.1:9",
-        "HOOKRELAY_SECRET_KEY": "test-only",
-        "HOOKRELAY_DATA_DIR": str(tmp_path),
-        "HOOKRELAY_ENCRYPTION_KEYS": os.environ["HOOKRELAY_ENCRYPTION_KEYS"],
-    }
-    app = create_app(Settings.from_env(env))
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     send = f"/api/ingest/{endpoint_id}"
+    app.extensions["hookrelay"].intake_engine.connect().close()  # the pool's first connection
+    statements.clear()
+
     assert client.post(send, json={"payload": {"n": 1}}, headers=headers).status_code == 202
-    statements.clear()  # the first request's connection setup is not the request's cost
-
+    first = list(statements)
+    statements.clear()
     assert client.post(send, json={"payload": {"n": 2}}, headers=headers).status_code == 202
-    runtime = app.extensions["hookrelay"]
-    for pool in {runtime.engine, getattr(runtime, "intake_engine", runtime.engine)}:
-        pool.dispose()
 
-    if engine.dialect.name == "postgresql":
-        assert statements == [("SELECT", True), ("WITH", True)]
+    if app.extensions["hookrelay"].engine.dialect.name == "postgresql":
+        assert first == [("SELECT", True), ("WITH", True)]
+        assert statements == [("WITH", True)]
     else:
+        assert [verb for verb, _ in first] == ["BEGIN", "SELECT", "INSERT", "INSERT"]
         assert [verb for verb, _ in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT"]
