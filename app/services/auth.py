@@ -109,10 +109,12 @@ class KnownKeys:
     and that an endpoint id belongs to that environment. What can change (a key revoked,
     an endpoint deleted) is checked by the write itself (`storing.Shared.guard_key`), and a
     request answered from here checks the key again before it answers any error, so a dead
-    key still gets its 401 first. Bounded: past `max_keys`, the oldest key is forgotten.
+    key still gets its 401 first. Bounded (at most `max_keys` x `max_endpoints` ids, ~30 MB):
+    past `max_keys` the oldest key is forgotten, and a key's endpoints past `max_endpoints`
+    start over, which costs a key query, never a wrong answer.
     """
 
-    def __init__(self, max_keys: int = 10_000, max_endpoints: int = 1_000) -> None:
+    def __init__(self, max_keys: int = 1_000, max_endpoints: int = 256) -> None:
         self._max_keys = max_keys
         self._max_endpoints = max_endpoints
         self._keys: dict[str, tuple[Caller, set[str]]] = {}
