@@ -22,7 +22,6 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session] = field(repr=False)
-    known_keys: KnownKeys = field(default_factory=KnownKeys, init=False, repr=False)
     _rate_limits: RateLimits | None = field(default=None, init=False, repr=False)
     _limits_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -45,6 +44,15 @@ class Runtime:
             statement_timeout=self.settings.ingest_timeout,
             isolation_level="AUTOCOMMIT",
         )
+
+    @cached_property
+    def known_keys(self) -> KnownKeys:
+        """The API keys this process has authenticated, for the ingest routes. On SQLite none
+        are kept: its write runs in a transaction that would have to read the key again
+        (`storing.Shared.guard_key` is PostgreSQL's), so remembering would save nothing."""
+        if self.engine.dialect.name != "postgresql":
+            return KnownKeys(max_keys=0)
+        return KnownKeys()
 
     @cached_property
     def publisher(self) -> Publisher:

@@ -8,10 +8,10 @@ the request's rows), so it is atomic on its own: the ingest routes run in autoco
 spend no round trips on BEGIN and COMMIT. SQLite has no data-modifying CTEs; there it is two
 statements, inside the caller's transaction.
 
-A write for a request whose API key was not read from the database (`auth.KnownKeys`) is
-guarded: it stores nothing, and raises `Unverified`, unless the key is still live and every
-row's endpoint is still in its environment. On PostgreSQL the guard is part of the one
-statement.
+On PostgreSQL, a write for a request whose API key was not read from the database
+(`auth.KnownKeys`) is guarded: the one statement stores nothing, and `store` raises
+`Unverified`, unless the key is still live and every row's endpoint is still in its
+environment.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, and_, bindparam, func, select, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlalchemy.dialects import sqlite
 
 from app.db import UTCDateTime
 from app.domain import DeliveryStatus
-from app.models import ApiKey, Delivery, Endpoint, IdempotencyKey
+from app.models import Delivery, IdempotencyKey
 
 Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
 
@@ -52,7 +52,7 @@ class Shared:
     now: datetime  # created, due and (see below) enqueued at
     expires_at: datetime  # of the keys claimed
     traceparent: str | None  # of the ingest request, when tracing is on
-    guard_key: str | None = None  # an API key to find live before writing anything
+    guard_key: str | None = None  # an API key to find live before writing (PostgreSQL)
 
 
 class Unverified(Exception):
@@ -176,32 +176,9 @@ def _claim_sqlite() -> Any:
     ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
-def _guard_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> None:
-    """The guard as a read before the writes, in their transaction (SQLite writes one at a
-    time, so nothing changes between the two)."""
-    keys, endpoints = ApiKey.__table__, Endpoint.__table__
-    wanted = {n.endpoint_id for n in new}
-    live = conn.execute(
-        select(func.count(endpoints.c.id))
-        .select_from(keys)
-        .outerjoin(
-            endpoints,
-            and_(
-                endpoints.c.id.in_(wanted),
-                endpoints.c.workspace_id == keys.c.workspace_id,
-                endpoints.c.environment_id == keys.c.environment_id,
-            ),
-        )
-        .where(keys.c.id == shared.guard_key, keys.c.revoked_at.is_(None))
-        .group_by(keys.c.id)
-    ).scalar()
-    if live != len(wanted):
-        raise Unverified(shared.guard_key)
-
-
 def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
-    if shared.guard_key is not None:
-        _guard_sqlite(conn, shared, new)
+    if shared.guard_key is not None:  # no key is remembered on SQLite (`Runtime.known_keys`)
+        raise NotImplementedError("a guarded write is PostgreSQL's")
     # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
     # multi-row INSERT, but the statement is compiled once and cached.
     keys = [
