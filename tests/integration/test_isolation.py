@@ -269,7 +269,9 @@ def test_a_backlog_held_by_a_pause_resumes_with_one_probe_then_at_the_cap(
 ) -> None:
     tenant = stack.tenant()
     name = _name()
-    url = receiver.url(name, limited=1, retry_after=2, sleep=0.3)
+    # Each answer takes 1 s, so the four released deliveries overlap at the receiver even
+    # when claiming them is slow on a loaded machine (0.3 s once saw only three at once).
+    url = receiver.url(name, limited=1, retry_after=2, sleep=1.0)
     endpoint = _create(stack, tenant, url, maxInFlight=4)
     [first] = _send(stack, tenant, endpoint["id"], 1)
     receiver.wait_for(name, 1)
