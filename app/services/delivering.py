@@ -19,10 +19,10 @@ from app.db import utcnow
 from app.retry import AttemptResult, decide
 from app.sender import Sender
 from app.services import endpoint_health
+from app.services.destination import Destination
 from app.services.endpoint_health import Policy
 from app.services.leases import (
     Claim,
-    Destination,
     Outcome,
     Relay,
     claim,

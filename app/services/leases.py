@@ -9,11 +9,11 @@ group's endpoint rows first, in id order, then deliveries: one order, so never a
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func, or_, select
 
 from app.db import UTCDateTime
 from app.domain import WAITING_STATUSES, AttemptStatus, DeliveryStatus
@@ -21,28 +21,12 @@ from app.ids import new_id
 from app.models import Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision
 from app.services import endpoint_health
+from app.services.destination import DESTINATION_FIELDS, Destination
 from app.services.endpoint_health import Admission, Change, Executor, Policy
 
 deliveries = Delivery.__table__
 endpoints = Endpoint.__table__
 DEFAULT_POLICY = Policy()
-
-
-@dataclass(frozen=True)
-class Destination:
-    """What an attempt needs of its endpoint, read in the claim's transaction."""
-
-    id: str
-    workspace_id: str
-    url: str
-    type: str
-    config: dict[str, Any] | None
-    secret: str
-    previous_secret: str | None
-    previous_secret_expires_at: datetime | None
-    auth_username: str | None
-    auth_password: str | None
-    is_active: bool
 
 
 @dataclass(frozen=True)
@@ -78,10 +62,9 @@ _CLAIMABLE = or_(
 _CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
     deliveries.c.id.in_(_IDS), _CLAIMABLE
 )
-_DESTINATION_FIELDS = tuple(f.name for f in fields(Destination))
-_STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in _DESTINATION_FIELDS]
+_STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in DESTINATION_FIELDS]
 _ENDPOINTS = (
-    select(*(endpoints.c[name] for name in (*_DESTINATION_FIELDS, *_STATE_ONLY)))
+    select(*(endpoints.c[name] for name in (*DESTINATION_FIELDS, *_STATE_ONLY)))
     .where(endpoints.c.id.in_(_IDS))
     .order_by(endpoints.c.id)
     .with_for_update(key_share=True)  # FOR NO KEY UPDATE: ingest's foreign-key checks go on
@@ -110,16 +93,38 @@ _CLAIM = (
     .values(_LEASED)
     .returning(*_CLAIMED)
 )
-# A record's relay: parked deliveries leased to the recording process, each re-checked as
-# still parked and waiting.
+# A record's relay, in one statement: the endpoint's oldest parked deliveries that may go
+# now, as many as the slots freed and no more than the cap leaves free (fewer when the cap
+# was lowered), leased to the recording process. On PostgreSQL records relaying at once
+# take different rows (SKIP LOCKED) instead of queueing for the same oldest ones.
+_PARKED = deliveries.alias("parked")
+_BUSY = deliveries.alias("busy")
+_SLOTS: BindParameter[int] = bindparam("b_slots")
+_FREE: ColumnElement[int] = bindparam("b_cap") - (
+    select(func.count())
+    .where(
+        _BUSY.c.endpoint_id == bindparam("b_endpoint"),
+        _BUSY.c.status == DeliveryStatus.DELIVERING,
+        _BUSY.c.lease_expires_at >= _NOW,
+    )
+    .scalar_subquery()
+)
+_RELAYED = (
+    select(_PARKED.c.id)
+    .where(
+        _PARKED.c.endpoint_id == bindparam("b_endpoint"),
+        _PARKED.c.parked_at.isnot(None),
+        _PARKED.c.next_attempt_at <= _NOW,
+    )
+    .order_by(_PARKED.c.parked_at)
+    .limit(case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS))
+    .with_for_update(skip_locked=True)
+)
 _RELAY = (
     deliveries.update()
-    .where(deliveries.c.id.in_(_IDS), deliveries.c.parked_at.isnot(None), _WAITING)
+    .where(deliveries.c.id.in_(_RELAYED), deliveries.c.parked_at.isnot(None), _WAITING)
     .values(_LEASED)
     .returning(*_CLAIMED)
-)
-_DESTINATION = select(*(endpoints.c[name] for name in _DESTINATION_FIELDS)).where(
-    endpoints.c.id == bindparam("b_endpoint")
 )
 
 
@@ -184,10 +189,7 @@ def claim_group(
         return {}, plan
     until = now + timedelta(seconds=lease_seconds)
     params = {"b_ids": plan.claim, "b_owner": owner, "b_until": until, "b_now": now}
-    destinations = {
-        endpoint_id: Destination(*(row._mapping[name] for name in _DESTINATION_FIELDS))
-        for endpoint_id, row in found.items()
-    }
+    destinations = {endpoint_id: Destination.of(row) for endpoint_id, row in found.items()}
     claims = {
         row.id: _claim_of(row, owner, destinations[row.endpoint_id])
         for row in session.execute(_CLAIM, params)
@@ -318,7 +320,7 @@ def record_group(
                 slots = endpoint_health.relayable(state, change, len(seen))
                 if slots:
                     recorded.relayed += relay_slots(
-                        session, endpoint_id, slots, policy.cap(state), relay, at
+                        session, state, slots, policy.cap(state), relay, at
                     )
                     change.wake -= slots
             recorded.woken += endpoint_health.apply_change(session, change, at)
@@ -327,26 +329,25 @@ def record_group(
 
 
 def relay_slots(
-    session: Executor, endpoint_id: str, slots: int, cap: int, relay: Relay, now: datetime
+    session: Executor, state: Any, slots: int, cap: int, relay: Relay, now: datetime
 ) -> list[Claim]:
     """Claim up to `slots` of the endpoint's oldest parked deliveries for `relay`'s owner.
 
     The attempts that freed the slots are finished in this transaction and these claimed
     in it, so the endpoint's in-flight count never rises: no other claimer can take a freed
     slot first, and a parked delivery costs one claim (its parking), not a wake-up and a
-    second claim. Fewer when more than the cap are in flight (the cap was lowered).
+    second claim. `state` is the endpoint's row as the record read it, destination and all.
     """
-    oldest = endpoint_health.oldest_parked(session, endpoint_id, slots, now)
-    if not oldest:
-        return []
-    free = cap - endpoint_health.in_flight(session, [endpoint_id], now).get(endpoint_id, 0)
-    found = session.execute(_DESTINATION, {"b_endpoint": endpoint_id}).one_or_none()
-    if free <= 0 or found is None or not found.is_active:
-        return []
-    destination = Destination(*found)
-    until = now + timedelta(seconds=relay.lease_seconds)
-    leased = {"b_ids": oldest[:free], "b_owner": relay.owner, "b_until": until, "b_now": now}
-    return [_claim_of(row, relay.owner, destination) for row in session.execute(_RELAY, leased)]
+    destination = Destination.of(state)
+    params = {
+        "b_endpoint": destination.id,
+        "b_slots": slots,
+        "b_cap": cap,
+        "b_owner": relay.owner,
+        "b_until": now + timedelta(seconds=relay.lease_seconds),
+        "b_now": now,
+    }
+    return [_claim_of(row, relay.owner, destination) for row in session.execute(_RELAY, params)]
 
 
 def _finish_row(o: Outcome) -> dict[str, Any]:

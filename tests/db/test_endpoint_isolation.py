@@ -358,6 +358,43 @@ def test_a_record_relays_its_freed_slot_to_the_oldest_parked_delivery(
     assert _claim(sessions, parked, now) == {}  # no one else got the freed slot
 
 
+def test_a_relay_is_one_statement_bounded_by_the_cap_with_the_endpoint_as_it_is_now(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The relay adds one UPDATE to the record: the oldest parked deliveries, no more than
+    the cap leaves free, leased with the destination the record read (four statements
+    before: the oldest parked, the in-flight count, the endpoint, the lease)."""
+    key, endpoint_id = _endpoint(sessions)
+    ids = _deliveries(sessions, key, endpoint_id, 6)
+    now = utcnow()
+    claims = list(_claim(sessions, ids, now).values())
+    with sessions.begin() as session:  # cap 3 -> 2 and a new URL while 3 are in flight
+        session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id)
+            .values(max_in_flight=2, url="http://127.0.0.1:10/")
+        )
+    engine = sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        recorded = _record_relaying(sessions, claims[:2], now)  # frees 2, 1 in flight
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    [relayed] = recorded.relayed  # 2 slots freed, but the cap of 2 leaves 1
+    assert relayed.delivery_id not in {c.delivery_id for c in claims}
+    assert relayed.endpoint.url == "http://127.0.0.1:10/"
+    assert _in_flight(sessions, endpoint_id, now) == 2
+    sql = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+    # the endpoints' state, the leases, the attempts, the finish, the relay
+    assert sql == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
+
+
 def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(
     sessions: sessionmaker[Session],
 ) -> None:

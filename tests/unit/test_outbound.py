@@ -11,7 +11,8 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from app.config import Settings
-from app.services.leases import Claim, Destination
+from app.services.destination import Destination
+from app.services.leases import Claim
 from app.services.outbound import build_request
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
