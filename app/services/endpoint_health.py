@@ -32,7 +32,6 @@ from app.db import UTCDateTime
 from app.domain import WAITING_STATUSES, DeliveryStatus
 from app.models import Delivery, Endpoint
 from app.retry import AttemptResult, parse_retry_after
-from app.services.destination import DESTINATION_FIELDS
 
 log = logging.getLogger("hookrelay.endpoints")
 deliveries = Delivery.__table__
@@ -298,10 +297,7 @@ _STATES = (
 )
 # A record asks too whether anything is parked (an index probe of `ix_deliveries_parked`):
 # mostly nothing is, and then it spends no statement looking for deliveries to relay or wake.
-# It reads the endpoint's destination with its state, for the deliveries a freed slot is
-# relayed to (see `leases.relay_slots`).
 _RECORD_STATES = _STATES.add_columns(
-    *(endpoints.c[name] for name in DESTINATION_FIELDS if name not in STATE_COLUMNS),
     exists()
     .where(deliveries.c.endpoint_id == endpoints.c.id, deliveries.c.parked_at.is_not(None))
     .label("has_parked"),

@@ -126,6 +126,11 @@ _RELAY = (
     .values(_LEASED)
     .returning(*_CLAIMED)
 )
+# Read only when relaying: a record's read of the endpoints' state leaves out the secrets,
+# which are decrypted as they are read.
+_DESTINATION = select(*(endpoints.c[name] for name in DESTINATION_FIELDS)).where(
+    endpoints.c.id == bindparam("b_endpoint")
+)
 
 
 def claim(
@@ -320,7 +325,7 @@ def record_group(
                 slots = endpoint_health.relayable(state, change, len(seen))
                 if slots:
                     recorded.relayed += relay_slots(
-                        session, state, slots, policy.cap(state), relay, at
+                        session, endpoint_id, slots, policy.cap(state), relay, at
                     )
                     change.wake -= slots
             recorded.woken += endpoint_health.apply_change(session, change, at)
@@ -329,18 +334,22 @@ def record_group(
 
 
 def relay_slots(
-    session: Executor, state: Any, slots: int, cap: int, relay: Relay, now: datetime
+    session: Executor, endpoint_id: str, slots: int, cap: int, relay: Relay, now: datetime
 ) -> list[Claim]:
     """Claim up to `slots` of the endpoint's oldest parked deliveries for `relay`'s owner.
 
     The attempts that freed the slots are finished in this transaction and these claimed
     in it, so the endpoint's in-flight count never rises: no other claimer can take a freed
     slot first, and a parked delivery costs one claim (its parking), not a wake-up and a
-    second claim. `state` is the endpoint's row as the record read it, destination and all.
+    second claim. The endpoint is read as it is now: its URL or secret may have changed
+    since the claims that freed the slots.
     """
-    destination = Destination.of(state)
+    found = session.execute(_DESTINATION, {"b_endpoint": endpoint_id}).one_or_none()
+    if found is None or not found.is_active:
+        return []
+    destination = Destination.of(found)
     params = {
-        "b_endpoint": destination.id,
+        "b_endpoint": endpoint_id,
         "b_slots": slots,
         "b_cap": cap,
         "b_owner": relay.owner,

@@ -361,9 +361,9 @@ def test_a_record_relays_its_freed_slot_to_the_oldest_parked_delivery(
 def test_a_relay_is_one_statement_bounded_by_the_cap_with_the_endpoint_as_it_is_now(
     sessions: sessionmaker[Session],
 ) -> None:
-    """The relay adds one UPDATE to the record: the oldest parked deliveries, no more than
-    the cap leaves free, leased with the destination the record read (four statements
-    before: the oldest parked, the in-flight count, the endpoint, the lease)."""
+    """The relay adds two statements to the record: the endpoint's destination as it is now,
+    and one UPDATE that leases the oldest parked deliveries, no more than the cap leaves free
+    (four before: the oldest parked, the in-flight count, the endpoint, the lease)."""
     key, endpoint_id = _endpoint(sessions)
     ids = _deliveries(sessions, key, endpoint_id, 6)
     now = utcnow()
@@ -391,8 +391,8 @@ def test_a_relay_is_one_statement_bounded_by_the_cap_with_the_endpoint_as_it_is_
     assert relayed.endpoint.url == "http://127.0.0.1:10/"
     assert _in_flight(sessions, endpoint_id, now) == 2
     sql = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "DELETE")]
-    # the endpoints' state, the leases, the attempts, the finish, the relay
-    assert sql == ["SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE"]
+    # the endpoints' state, the leases, the attempts, the finish; the destination, the relay
+    assert sql == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "UPDATE"]
 
 
 def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(
