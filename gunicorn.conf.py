@@ -8,6 +8,7 @@ import tempfile
 from typing import Any
 
 from app import gunicorn_errors
+from app.gunicorn_access import ACCESS_LOG_FORMAT, AccessLogger
 from app.logs import gunicorn_config
 
 # Every gunicorn process writes its samples under one directory and /metrics adds them up.
@@ -28,7 +29,8 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 # The path without the query string: a portal link's one-time code never reaches the log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+access_log_format = ACCESS_LOG_FORMAT
+logger_class = AccessLogger
 
 
 def child_exit(_server: Any, worker: Any) -> None:
