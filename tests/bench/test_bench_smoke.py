@@ -8,10 +8,14 @@ has every row.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from app.config import Settings
 from bench.report import CEILINGS, GROWTH, ISOLATION, MAIN, MEMORY
 from bench.run import main
+from bench.systems import HOOKRELAY
 from tests.support.services import need
 
 pytestmark = pytest.mark.integration
@@ -50,3 +54,16 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     table = capsys.readouterr().out
     for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION:
         assert f"| {label} |" in table
+
+
+def test_hookrelay_runs_with_its_ingest_limits_out_of_the_loads_reach(tmp_path: Path) -> None:
+    """The load is one key as fast as it goes: the shipped limits would end a fast run in a
+    429 (500/s per key in each web process); raised, the limiter still runs and is measured."""
+    need("postgresql", "redis")
+    stack = HOOKRELAY.build(tmp_path)
+    try:
+        settings = Settings.from_env(stack.env)
+    finally:
+        stack.stop()
+
+    assert settings.ingest_key_limit == settings.ingest_workspace_limit == "1000000/second"
