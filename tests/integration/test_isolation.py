@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import func
 
 from app.db import utcnow
 from app.ids import new_id
@@ -164,12 +165,19 @@ def test_breaker_opens_spends_nothing_while_open_probes_and_closes(
     opened = _wait_circuit(stack, tenant, endpoint["id"], "open", timeout=20)
     assert opened["circuit"]["consecutiveFailures"] >= 5
     assert opened["circuit"]["openUntil"] is not None
+    # Inside the 1 s cooldown nothing is claimed, so nothing is sent but what was claimed
+    # before the circuit opened (a thread may send it late on a loaded machine). Watched
+    # until shortly before the cooldown ends, by the circuit's own clock.
+    with stack.sessions() as session:
+        claimed = (
+            session.query(Delivery)
+            .filter(Delivery.id.in_(ids), Delivery.status == "delivering")
+            .count()
+        )
     seen = len(receiver.received(name))
-    # Inside the 1 s cooldown nothing is sent and no attempt is burned. Watched until shortly
-    # before it ends, by the circuit's own clock: noticing the opening may take a while.
     open_until = datetime.fromisoformat(opened["circuit"]["openUntil"])
     time.sleep(max(0.0, (open_until - datetime.now(UTC)).total_seconds() - 0.1))
-    assert len(receiver.received(name)) == seen
+    assert len(receiver.received(name)) <= seen + claimed, (seen, claimed)
     assert seen < 40  # the backlog was held back, not attempted
 
     # Cooled down, one probe at a time; it fails, so the circuit opens again.
@@ -311,5 +319,14 @@ def test_an_endpoint_failing_for_the_whole_period_is_disabled_with_a_reason(
         time.sleep(0.2)
 
     assert found["disabledReason"] == "every attempt failed for 3 seconds"
-    failed_for = receiver.received(name)[-1].at - receiver.received(name)[0].at
-    assert failed_for >= 3 - 0.1  # not before the whole period had failed
+    # Not before the whole period had failed, by the times the worker decided with (the
+    # receiver's clock differs by each attempt's wait for a core on a loaded machine).
+    with stack.sessions() as session:
+        first, last = (
+            session.query(func.min(Attempt.created_at), func.max(Attempt.created_at))
+            .join(Delivery, Delivery.id == Attempt.delivery_id)
+            .filter(Delivery.endpoint_id == endpoint["id"])
+            .one()
+        )
+    assert (last - first).total_seconds() >= 3 - 0.01, (first, last)
+    assert len(receiver.received(name)) >= 2
