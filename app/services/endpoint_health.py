@@ -23,7 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, exists, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from app import metrics
@@ -300,19 +311,43 @@ _STATES = (
 _RECORD_STATES = _STATES.add_columns(
     exists()
     .where(deliveries.c.endpoint_id == endpoints.c.id, deliveries.c.parked_at.is_not(None))
-    .label("has_parked"),
+    .label("has_parked")
 )
 # FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
 # whose immediate transactions are serialized already.
 _LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
+
+
+def leased_now(table: FromClause) -> ColumnElement[bool]:
+    """The condition of a delivery in flight: leased, and the lease not run out (`table` is
+    the deliveries table or an alias of it)."""
+    return and_(table.c.status == DeliveryStatus.DELIVERING, table.c.lease_expires_at >= _NOW)
+
+
+def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
+    """Up to `limit` of endpoint `b_endpoint`'s parked deliveries that may go now, oldest
+    first, locked for the caller (`table` is the deliveries table or an alias of it).
+
+    On PostgreSQL, records waking or relaying at once take different rows instead of
+    queueing for the same oldest ones (SQLite serializes writers already).
+    """
+    return (
+        select(table.c.id)
+        .where(
+            table.c.endpoint_id == bindparam("b_endpoint"),
+            table.c.parked_at.isnot(None),
+            table.c.next_attempt_at <= _NOW,
+        )
+        .order_by(table.c.parked_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 _IN_FLIGHT = (
     select(deliveries.c.endpoint_id, func.count())
-    .where(
-        deliveries.c.status == DeliveryStatus.DELIVERING,
-        deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
-        deliveries.c.lease_expires_at >= _NOW,
-    )
+    .where(deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)), leased_now(deliveries))
     .group_by(deliveries.c.endpoint_id)
 )
 _RELEASED = {
@@ -513,19 +548,7 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
     return list(woken.scalars())
 
 
-_OLDEST_PARKED = (
-    select(deliveries.c.id)
-    .where(
-        deliveries.c.endpoint_id == bindparam("b_endpoint"),
-        deliveries.c.parked_at.isnot(None),
-        deliveries.c.next_attempt_at <= _NOW,
-    )
-    .order_by(deliveries.c.parked_at)
-    .limit(bindparam("b_limit"))
-    # On PostgreSQL, records waking or relaying at once take different rows instead of
-    # queueing for the same oldest ones (SQLite serializes writers already).
-    .with_for_update(skip_locked=True)
-)
+_OLDEST_PARKED = parked_first(deliveries, bindparam("b_limit"))
 
 
 def oldest_parked(session: Executor, endpoint_id: str, limit: int, now: datetime) -> list[str]:

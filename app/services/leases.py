@@ -95,30 +95,16 @@ _CLAIM = (
 )
 # A record's relay, in one statement: the endpoint's oldest parked deliveries that may go
 # now, as many as the slots freed and no more than the cap leaves free (fewer when the cap
-# was lowered), leased to the recording process. On PostgreSQL records relaying at once
-# take different rows (SKIP LOCKED) instead of queueing for the same oldest ones.
-_PARKED = deliveries.alias("parked")
+# was lowered), leased to the recording process.
 _BUSY = deliveries.alias("busy")
 _SLOTS: BindParameter[int] = bindparam("b_slots")
 _FREE: ColumnElement[int] = bindparam("b_cap") - (
     select(func.count())
-    .where(
-        _BUSY.c.endpoint_id == bindparam("b_endpoint"),
-        _BUSY.c.status == DeliveryStatus.DELIVERING,
-        _BUSY.c.lease_expires_at >= _NOW,
-    )
+    .where(_BUSY.c.endpoint_id == bindparam("b_endpoint"), endpoint_health.leased_now(_BUSY))
     .scalar_subquery()
 )
-_RELAYED = (
-    select(_PARKED.c.id)
-    .where(
-        _PARKED.c.endpoint_id == bindparam("b_endpoint"),
-        _PARKED.c.parked_at.isnot(None),
-        _PARKED.c.next_attempt_at <= _NOW,
-    )
-    .order_by(_PARKED.c.parked_at)
-    .limit(case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS))
-    .with_for_update(skip_locked=True)
+_RELAYED = endpoint_health.parked_first(
+    deliveries.alias("parked"), case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS)
 )
 _RELAY = (
     deliveries.update()
