@@ -9,6 +9,7 @@ group's endpoint rows first, in id order, then deliveries: one order, so never a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,8 +60,16 @@ _CLAIMABLE = or_(
     and_(_WAITING, deliveries.c.next_attempt_at <= _NOW),
     and_(deliveries.c.status == DeliveryStatus.DELIVERING, deliveries.c.lease_expires_at < _NOW),
 )
+# Claimable, unless parked by the cap (parked when already due; a hold parks a delivery
+# until a later time, when its message may claim it again): see `claim_group`.
 _CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
-    deliveries.c.id.in_(_IDS), _CLAIMABLE
+    deliveries.c.id.in_(_IDS),
+    _CLAIMABLE,
+    or_(
+        deliveries.c.parked_at.is_(None),
+        deliveries.c.operator_retry,
+        deliveries.c.next_attempt_at > deliveries.c.parked_at,
+    ),
 )
 _STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in DESTINATION_FIELDS]
 _ENDPOINTS = (
@@ -150,6 +159,7 @@ def claim_group(
     lease_seconds: float,
     now: datetime,
     policy: Policy,
+    park_backlog: Callable[[str], bool] = lambda _endpoint_id: True,
 ) -> tuple[dict[str, Claim], Admission]:
     """Take the lease on each delivery that is due (or whose owner's lease ran out) and that
     its endpoint admits now; defer the others without an attempt.
@@ -160,6 +170,12 @@ def claim_group(
     claimers. The final UPDATE re-checks each delivery, so a delivery taken meanwhile by
     another worker (a duplicate message) comes back to no one but that worker. The
     admission tells what was deferred and which circuits a probe half-opened.
+
+    An endpoint found full parks its due backlog too, and one found blocked (circuit open,
+    paused) holds it, where `park_backlog(endpoint_id)` allows (a worker process asks at
+    most once a second per endpoint: each costs a scan of the waiting deliveries). The
+    messages of parked deliveries claim nothing: a parked delivery goes when a finished
+    attempt relays or wakes it, or with an operator's retry.
     """
     plan = Admission()
     waiting = session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now})
@@ -175,6 +191,8 @@ def claim_group(
             endpoint_health.admit(
                 found[endpoint_id], rows, counts.get(endpoint_id, 0), policy, now, plan
             )
+    plan.full = {endpoint_id for endpoint_id in plan.full if park_backlog(endpoint_id)}
+    plan.blocked = {e: until for e, until in plan.blocked.items() if park_backlog(e)}
     endpoint_health.apply_admission(session, plan, _CLAIMABLE, now)
     if not plan.claim:
         return {}, plan
