@@ -67,9 +67,11 @@ def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> F
     done = sum(int(r["count"]) for r in ran)
     busy = [r for r in ran if r["count"]]
     elapsed = max(r["last"] for r in busy) - min(r["first"] for r in busy) if busy else 0.0
+    cpu = sum(r["cpu_last"] - r["cpu_first"] for r in busy)
     return {
         "noop_publish_s": publish_s,
         "noop_consume_s": done / elapsed if elapsed else 0.0,
+        "noop_cpu_ms": cpu / done * 1000 if done else 0.0,
         "noop_missing": float(published - done),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,16 @@ ISOLATION = [
 CEILINGS = [
     ("noop_publish_s", "published by one process, tasks/s"),
     ("noop_consume_s", "consumed by the benchmark's worker processes, tasks/s"),
+    ("noop_cpu_ms", "worker CPU per task consumed, ms"),
     ("noop_missing", "published but not consumed"),
+]
+
+# One single send end to end in the frameworks alone (bench/floors.py), ms of CPU.
+FLOORS = [
+    ("floor_web_ms", "gunicorn + Flask answering the send, nothing behind it"),
+    ("floor_load_ms", "the load generator's request"),
+    ("floor_post_ms", "a `requests` POST on a kept-alive session"),
+    ("floor_receiver_ms", "the receiver's answer to it"),
 ]
 
 
@@ -67,6 +77,8 @@ class Results:
     ceilings: dict[str, dict[str, float]] = field(default_factory=dict)
     # system name -> isolation turn (quiet, hang, fail, busy) -> figures
     isolation: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # the frameworks alone, per single send (FLOORS)
+    floors: dict[str, float] = field(default_factory=dict)
 
 
 def median(runs: Runs, key: str) -> float:
@@ -108,6 +120,9 @@ def render(results: Results) -> str:
             [label, *(_num(results.ceilings[n][key]) for n in names)] for key, label in CEILINGS
         ]
         out += ["", *_table(["Celery alone, a no-op task", *names], rows)]
+    if results.floors:
+        rows = [[label, _num(results.floors[key])] for key, label in FLOORS]
+        out += ["", *_table(["one single send, the frameworks alone", "CPU ms"], rows)]
     for system, turns in results.isolation.items():
         header = [f"isolation, {system}", *(f"{turn}" for turn in turns)]
         rows = [
@@ -208,6 +223,7 @@ def targets(results: Results) -> list[str]:
             ("batch ingest >= 3,000 items/s (rabbitmq)", median(rabbit, "batch_items_s") >= 3000),
         ]
     lines = [f"- {'met   ' if ok else 'MISSED'} {name}" for name, ok in checks]
+    lines += single_send_floor(results)
     ceiling = results.ceilings.get("hookrelay", {}).get("noop_consume_s")
     if ceiling:
         wanted = 5 * median(results.runs["naive"], "e2e_per_s")
@@ -216,3 +232,22 @@ def targets(results: Results) -> list[str]:
             f" task at {ceiling:,.0f}/s on Redis here"
         )
     return lines
+
+
+def single_send_floor(results: Results, cores: int | None = None) -> list[str]:
+    """The CPU a delivery may cost for 2x naive with single sends, against what the
+    frameworks alone take of it: each single send is a web request, a Celery task and a POST."""
+    noop = results.ceilings.get("hookrelay", {}).get("noop_cpu_ms")
+    if not results.floors or not noop:
+        return []
+    cores = cores or os.cpu_count() or 1
+    wanted = 2 * median(results.runs["naive"], "e2e_single_per_s")
+    budget = cores / wanted * 1000
+    floor = sum(results.floors[key] for key, _ in FLOORS) + noop
+    return [
+        f"- note   2x naive with single sends is {wanted:,.0f}/s: {budget:.2f} ms of CPU per"
+        f" delivery on {cores} cores; the frameworks alone take {floor:.2f} ms of it (web"
+        f" {results.floors['floor_web_ms']:.2f}, load {results.floors['floor_load_ms']:.2f},"
+        f" Celery {noop:.2f}, POST {results.floors['floor_post_ms']:.2f}, receiver"
+        f" {results.floors['floor_receiver_ms']:.2f}), before any database work"
+    ]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bench import ceilings, phases
+from bench import ceilings, floors, phases
 from bench.isolation import isolation
 from bench.load import Client
 from bench.report import Results, render
@@ -198,6 +198,10 @@ async def main_async(
         print("growth and memory: hookrelay", file=sys.stderr, flush=True)
         results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
         results.isolation = await isolation_phase(sizes, systems, receiver, workdir)
+        print("the frameworks alone: one single send", file=sys.stderr, flush=True)
+        results.floors = await floors.single_send(
+            receiver.proc.pid, receiver.url(), sizes.singles, sizes.concurrency
+        )
     finally:
         receiver.stop()
     results.ceilings = celery_alone(sizes, systems)

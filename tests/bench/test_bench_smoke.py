@@ -1,9 +1,9 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
 A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, the
-isolation turns with a few hundred deliveries queued to each misbehaving endpoint, and a few
-hundred no-op tasks through Celery alone: nothing accepted may be lost, and the printed table
-has every row.
+isolation turns with a few hundred deliveries queued to each misbehaving endpoint, a few
+hundred no-op tasks through Celery alone and a few hundred single sends through the
+frameworks alone: nothing accepted may be lost, and the printed table has every row.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from bench.report import CEILINGS, GROWTH, ISOLATION, MAIN, MEMORY
+from bench.report import CEILINGS, FLOORS, GROWTH, ISOLATION, MAIN, MEMORY
 from bench.run import main
 from bench.systems import HOOKRELAY
 from tests.support.services import need
@@ -45,6 +45,9 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     # Celery alone: every no-op task published was consumed, at some measured rate.
     noop = results.ceilings["hookrelay"]
     assert noop["noop_missing"] == 0 and noop["noop_consume_s"] > 0 and noop["noop_publish_s"] > 0
+    assert noop["noop_cpu_ms"] > 0
+    # The frameworks alone, per single send: every part measured by its own CPU counters.
+    assert all(results.floors[key] > 0 for key, _ in FLOORS)
     # Isolation: every turn ran, the misbehaving endpoints were really sent to, and every
     # healthy delivery arrived.
     turns = results.isolation["hookrelay"]
@@ -52,8 +55,9 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     assert all(turns[turn]["bad_requests"] > 0 for turn in ("hang", "fail", "busy"))
     assert all(figures["healthy_late"] == 0 for figures in turns.values())
     table = capsys.readouterr().out
-    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION:
+    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION + FLOORS:
         assert f"| {label} |" in table
+    assert "2x naive with single sends is" in table
 
 
 def test_hookrelay_runs_with_its_ingest_limits_out_of_the_loads_reach(tmp_path: Path) -> None:

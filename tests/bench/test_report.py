@@ -1,0 +1,36 @@
+"""The benchmark's report: how a target's CPU budget is set against the frameworks' floor."""
+
+from __future__ import annotations
+
+from bench.report import Results, single_send_floor
+
+
+def _results(naive_single_per_s: float) -> Results:
+    return Results(
+        sizes={"runs": 1},
+        systems=["naive", "hookrelay"],
+        runs={"naive": [{"e2e_single_per_s": naive_single_per_s}]},
+        ceilings={"hookrelay": {"noop_cpu_ms": 0.8}},
+        floors={
+            "floor_web_ms": 0.9,
+            "floor_load_ms": 0.3,
+            "floor_post_ms": 0.7,
+            "floor_receiver_ms": 0.1,
+        },
+    )
+
+
+def test_the_floor_note_sets_the_frameworks_against_the_budget_of_2x_naive() -> None:
+    # 2x of 250/s is 500/s: on 2 cores, 4 ms of CPU per delivery; the parts add to 2.8 ms.
+    [note] = single_send_floor(_results(250.0), cores=2)
+
+    assert "2x naive with single sends is 500/s: 4.00 ms of CPU per delivery on 2 cores" in note
+    assert "the frameworks alone take 2.80 ms of it" in note
+    assert "web 0.90, load 0.30, Celery 0.80, POST 0.70, receiver 0.10" in note
+
+
+def test_no_floor_note_without_the_celery_figure() -> None:
+    results = _results(250.0)
+    results.ceilings = {}
+
+    assert single_send_floor(results, cores=2) == []
