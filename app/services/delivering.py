@@ -7,7 +7,6 @@ The pieces live beside this module: the lease SQL in `leases`, the outbound requ
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -48,7 +47,6 @@ __all__ = [
     "record_many",
 ]
 log = logging.getLogger(__name__)
-BACKLOG_INTERVAL = 1.0  # seconds between one process's parkings of one endpoint's backlog
 
 
 class Attempts:
@@ -78,7 +76,6 @@ class Attempts:
         self._new_owner = new_owner
         self._policy = policy or Policy()
         self._woken: deque[Claim | str] = deque()
-        self._backlog_parked: dict[str, float] = {}  # endpoint id -> when, monotonic
         self._claims = Batcher(self._claim_group, group_size, "hookrelay-claims")
         self._records = Batcher(self._record_group, group_size, "hookrelay-records")
 
@@ -98,29 +95,12 @@ class Attempts:
     def _claim_group(self, delivery_ids: list[str]) -> list[Claim | None]:
         with self._engine.begin() as conn:
             taken, plan = claim_group(
-                conn,
-                delivery_ids,
-                self._new_owner(),
-                self._lease_seconds,
-                utcnow(),
-                self._policy,
-                self._park_backlog,
+                conn, delivery_ids, self._new_owner(), self._lease_seconds, utcnow(), self._policy
             )
         for change in plan.changes:
             endpoint_health.announce(change)
         # A message delivered twice can sit in one group twice: only its first copy runs.
         return [taken.pop(delivery_id, None) for delivery_id in delivery_ids]
-
-    def _park_backlog(self, endpoint_id: str) -> bool:
-        """Whether a claim that found `endpoint_id` full parks its due backlog: at most once
-        a second per endpoint in this process, enough for a burst; each costs a scan."""
-        now = time.monotonic()
-        if now - self._backlog_parked.get(endpoint_id, -BACKLOG_INTERVAL) < BACKLOG_INTERVAL:
-            return False
-        if len(self._backlog_parked) > 10_000:
-            self._backlog_parked.clear()
-        self._backlog_parked[endpoint_id] = now
-        return True
 
     def _record_group(self, outcomes: list[Outcome]) -> list[bool]:
         relay = Relay(self._new_owner(), self._lease_seconds)

@@ -474,7 +474,8 @@ def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> 
 # the endpoint full parks its due backlog with the group's own deliveries, so each message of
 # it then finds nothing to claim in one read, instead of locking the endpoint, counting its
 # leases and parking itself, while other endpoints' deliveries wait behind it. At most
-# `BACKLOG_PARKED` rows a time, the oldest due first, skipping rows another claim holds.
+# `BACKLOG_PARKED` rows a time, the oldest due first, skipping rows another claim holds;
+# the partial index `ix_deliveries_unparked` finds them without reading the parked ones.
 BACKLOG_PARKED = 1000
 _BACKLOG = deliveries.alias("backlog")
 _PARK_BACKLOG = (
@@ -515,7 +516,7 @@ def apply_admission(session: Executor, plan: Admission, claimable: Any, now: dat
         params = {"b_endpoint": endpoint_id, "b_now": now, "b_claimed": plan.claim}
         session.execute(_PARK_BACKLOG, params)
     for endpoint_id, until in sorted(plan.blocked.items()):
-        hold_backlog(session, endpoint_id, until, now)
+        hold_backlog(session, endpoint_id, until, now, unparked_only=True)
     _wait_until(session, claimable, plan.hold, now, parked=True)
     _wait_until(session, claimable, plan.defer, now, parked=False)
     for update in plan.endpoint_updates:
@@ -546,21 +547,27 @@ def _wait_until(
     )
 
 
-def hold_backlog(session: Executor, endpoint_id: str, until: datetime, now: datetime) -> None:
+def hold_backlog(
+    session: Executor, endpoint_id: str, until: datetime, now: datetime, unparked_only: bool = False
+) -> None:
     """Hold the endpoint's waiting deliveries (but an operator's retries) until `until`.
 
     Parked, not merely due later: at the end of the hold they are woken at the endpoint's
     pace instead of all being published at once (see `wake_stranded`); until then their
-    messages find nothing due to claim.
+    messages find nothing due to claim. `unparked_only`: those accepted since the block
+    began, for a claim (the record that began it held the rest).
     """
+    held = [
+        deliveries.c.endpoint_id == endpoint_id,
+        deliveries.c.status.in_(WAITING_STATUSES),
+        deliveries.c.next_attempt_at < until,
+        deliveries.c.operator_retry.is_(False),
+    ]
+    if unparked_only:
+        held.append(deliveries.c.parked_at.is_(None))
     session.execute(
         deliveries.update()
-        .where(
-            deliveries.c.endpoint_id == endpoint_id,
-            deliveries.c.status.in_(WAITING_STATUSES),
-            deliveries.c.next_attempt_at < until,
-            deliveries.c.operator_retry.is_(False),
-        )
+        .where(*held)
         .values(
             next_attempt_at=until,
             parked_at=func.coalesce(deliveries.c.parked_at, now),

@@ -9,7 +9,6 @@ group's endpoint rows first, in id order, then deliveries: one order, so never a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,7 +158,6 @@ def claim_group(
     lease_seconds: float,
     now: datetime,
     policy: Policy,
-    park_backlog: Callable[[str], bool] = lambda _endpoint_id: True,
 ) -> tuple[dict[str, Claim], Admission]:
     """Take the lease on each delivery that is due (or whose owner's lease ran out) and that
     its endpoint admits now; defer the others without an attempt.
@@ -172,10 +170,9 @@ def claim_group(
     admission tells what was deferred and which circuits a probe half-opened.
 
     An endpoint found full parks its due backlog too, and one found blocked (circuit open,
-    paused) holds it, where `park_backlog(endpoint_id)` allows (a worker process asks at
-    most once a second per endpoint: each costs a scan of the waiting deliveries). The
-    messages of parked deliveries claim nothing: a parked delivery goes when a finished
-    attempt relays or wakes it, or with an operator's retry.
+    paused) holds it: the messages of parked deliveries claim nothing, so a burst costs one
+    read per message. A parked delivery goes when a finished attempt relays or wakes it,
+    or with an operator's retry.
     """
     plan = Admission()
     waiting = session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now})
@@ -191,8 +188,6 @@ def claim_group(
             endpoint_health.admit(
                 found[endpoint_id], rows, counts.get(endpoint_id, 0), policy, now, plan
             )
-    plan.full = {endpoint_id for endpoint_id in plan.full if park_backlog(endpoint_id)}
-    plan.blocked = {e: until for e, until in plan.blocked.items() if park_backlog(e)}
     endpoint_health.apply_admission(session, plan, _CLAIMABLE, now)
     if not plan.claim:
         return {}, plan

@@ -216,17 +216,3 @@ def test_recording_a_group_fences_each_outcome_on_its_own(
         assert still is not None and still.status == "delivering" and still.lease_owner == "new"
     assert _attempts(sessions, held) == [1]
     assert _attempts(sessions, stale) == [1]  # the stale attempt happened, so it is kept
-
-
-def test_a_process_parks_one_endpoints_backlog_at_most_once_a_second(
-    sessions: sessionmaker[Session],
-) -> None:
-    """Each parking of a backlog scans the waiting deliveries: a burst needs one, not one
-    per claim group."""
-    attempts = delivering.Attempts(sessions.kw["bind"], 30, lambda: "w")
-
-    assert attempts._park_backlog("ep_a") is True
-    assert attempts._park_backlog("ep_a") is False
-    assert attempts._park_backlog("ep_b") is True
-    attempts._backlog_parked["ep_a"] -= delivering.BACKLOG_INTERVAL
-    assert attempts._park_backlog("ep_a") is True
