@@ -103,12 +103,16 @@ _FREE: ColumnElement[int] = bindparam("b_cap") - (
     .where(_BUSY.c.endpoint_id == bindparam("b_endpoint"), endpoint_health.leased_now(_BUSY))
     .scalar_subquery()
 )
+# The oldest parked are picked in a CTE, which PostgreSQL runs once (it holds FOR UPDATE):
+# as `id IN (subquery)`, a prepared statement's generic plan could run the subquery again
+# for each parked row, and a relay with 25,000 parked ran for over 6 s, holding its group's
+# leases and so the endpoint's cap, while nothing else could go.
 _RELAYED = endpoint_health.parked_first(
     deliveries.alias("parked"), case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS)
-)
+).cte("relayed")
 _RELAY = (
     deliveries.update()
-    .where(deliveries.c.id.in_(_RELAYED), deliveries.c.parked_at.isnot(None), _WAITING)
+    .where(deliveries.c.id == _RELAYED.c.id, deliveries.c.parked_at.isnot(None), _WAITING)
     .values(_LEASED)
     .returning(*_CLAIMED)
 )
