@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from bench.load import Client, closed_loop
-from bench.phases import CLOCK_TICKS, group_cpu_seconds
+from bench.phases import group_cpu_seconds, process_cpu_seconds
 from tests.support.services import reachable
 from tests.support.stack import ROOT, free_port, procfile
 
@@ -82,10 +82,10 @@ def _post(receiver_pid: int, url: str, count: int) -> Figures:
     with requests.Session() as session:
         for n in range(20):  # warm up: the connection and the lazy imports
             session.post(url, json={"n": n}, timeout=10).raise_for_status()
-        client, receiver = time.thread_time(), _process_cpu(receiver_pid)
+        client, receiver = time.thread_time(), process_cpu_seconds(receiver_pid)
         for n in range(count):
             session.post(url, json={"n": n}, timeout=10).raise_for_status()
-        client, receiver = time.thread_time() - client, _process_cpu(receiver_pid) - receiver
+        client, receiver = time.thread_time() - client, process_cpu_seconds(receiver_pid) - receiver
     return {
         "floor_post_ms": client / count * 1000,
         "floor_receiver_ms": receiver / count * 1000,
@@ -100,8 +100,3 @@ def _web_command() -> str:
         raise RuntimeError(f"unexpected Procfile web line: {line}")
     line = line.replace(hookrelay, "bench.bare:app").replace(" --access-logfile -", "")
     return line.replace("0.0.0.0", "127.0.0.1")
-
-
-def _process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

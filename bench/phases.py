@@ -226,11 +226,18 @@ def group_cpu_seconds(group: int) -> float:
     Counted over a fixed amount of work, this is what the work cost the group, whatever else
     runs on the machine (rates and latencies are not).
     """
-    ticks = 0
-    for stat in _group_files(group, "stat"):
-        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / CLOCK_TICKS
+    return sum(_cpu_seconds(stat) for stat in _group_files(group, "stat"))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU used so far by one process."""
+    return _cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+
+
+def _cpu_seconds(stat: str) -> float:
+    """utime + stime of a `/proc/<pid>/stat` line, in seconds."""
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 async def backlog_memory(
