@@ -103,10 +103,11 @@ _FREE: ColumnElement[int] = bindparam("b_cap") - (
     .where(_BUSY.c.endpoint_id == bindparam("b_endpoint"), endpoint_health.leased_now(_BUSY))
     .scalar_subquery()
 )
-# The oldest parked are picked in a CTE, which PostgreSQL runs once (it holds FOR UPDATE):
-# as `id IN (subquery)`, a prepared statement's generic plan could run the subquery again
-# for each parked row, and a relay with 25,000 parked ran for over 6 s, holding its group's
-# leases and so the endpoint's cap, while nothing else could go.
+# The oldest parked are picked in a CTE, which PostgreSQL runs once (it holds FOR UPDATE).
+# Written as `id IN (subquery)`, one relay with ~25,000 parked stayed active, waiting on
+# no lock, for over 6 s while a backlog drained, holding its group's leases and so the
+# endpoint's cap (why it ran so long was not pinned down); as a CTE, the same drain never
+# paused. Both still read every parked row to join the few picked (docs/reliability.md).
 _RELAYED = endpoint_health.parked_first(
     deliveries.alias("parked"), case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS)
 ).cte("relayed")
