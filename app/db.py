@@ -7,10 +7,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    any_,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -58,6 +73,40 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class picked_by(ColumnElement[bool]):
+    """`column` is one of the values `picked` selects, as a lookup of each picked value.
+
+    On PostgreSQL `column = ANY(ARRAY(picked))`: the subquery runs once, first, and each
+    value it picked is an index lookup. Written `IN (picked)` (or as a join with a CTE), the
+    planner cannot know that a LIMIT given as a parameter picks a few rows, so it joins
+    them with every row the subquery's conditions match: with 33,000 deliveries parked, a
+    relay of 8 read all 33,000 (10 ms). Elsewhere (SQLite) plainly `column IN (picked)`.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition already: no `= 1` after it on SQLite
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("picked", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], picked: Select[Any]) -> None:
+        self.column = column
+        self.picked = picked
+
+
+@compiles(picked_by)
+def _picked_by(element: picked_by, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.picked), **kw)
+
+
+@compiles(picked_by, "postgresql")
+def _picked_by_postgresql(element: picked_by, compiler: SQLCompiler, **kw: Any) -> str:
+    looked_up = element.column == any_(func.array(element.picked.scalar_subquery()))
+    return compiler.process(looked_up, **kw)
 
 
 def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:

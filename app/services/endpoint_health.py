@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.config import Settings
-from app.db import UTCDateTime
+from app.db import UTCDateTime, picked_by
 from app.domain import WAITING_STATUSES, DeliveryStatus
 from app.models import Delivery, Endpoint
 from app.retry import AttemptResult, parse_retry_after
@@ -330,13 +330,17 @@ def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
     first, locked for the caller (`table` is the deliveries table or an alias of it).
 
     On PostgreSQL, records waking or relaying at once take different rows instead of
-    queueing for the same oldest ones (SQLite serializes writers already).
+    queueing for the same oldest ones (SQLite serializes writers already); a row is checked
+    again once locked, so an update of the rows picked (`picked_by`) needs no condition of
+    its own, which could lead the planner to scan every parked row instead of looking up
+    the few picked.
     """
     return (
         select(table.c.id)
         .where(
             table.c.endpoint_id == bindparam("b_endpoint"),
             table.c.parked_at.isnot(None),
+            table.c.status.in_(WAITING_STATUSES),
             table.c.next_attempt_at <= _NOW,
         )
         .order_by(table.c.parked_at)
@@ -536,26 +540,19 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
         )
     if change.wake <= 0:
         return []
-    oldest = oldest_parked(session, change.endpoint_id, change.wake, now)
-    if not oldest:
-        return []
-    woken = session.execute(
-        deliveries.update()
-        .where(deliveries.c.id.in_(oldest), deliveries.c.parked_at.isnot(None))
-        .values(parked_at=None, enqueued_at=now)
-        .returning(deliveries.c.id)
+    params = {"b_endpoint": change.endpoint_id, "b_limit": change.wake, "b_now": now}
+    return list(session.scalars(_WAKE, params))
+
+
+# The endpoint's oldest parked deliveries, unparked for their messages to be published.
+_WAKE = (
+    deliveries.update()
+    .where(
+        picked_by(deliveries.c.id, parked_first(deliveries.alias("parked"), bindparam("b_limit")))
     )
-    return list(woken.scalars())
-
-
-_OLDEST_PARKED = parked_first(deliveries, bindparam("b_limit"))
-
-
-def oldest_parked(session: Executor, endpoint_id: str, limit: int, now: datetime) -> list[str]:
-    """Up to `limit` of the endpoint's parked deliveries that may go now, oldest first,
-    locked for the caller: the update that follows re-checks each is still parked."""
-    params = {"b_endpoint": endpoint_id, "b_limit": limit, "b_now": now}
-    return list(session.scalars(_OLDEST_PARKED, params))
+    .values(parked_at=None, enqueued_at=_NOW)
+    .returning(deliveries.c.id)
+)
 
 
 def announce(change: Change) -> None:

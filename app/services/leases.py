@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func, or_, select
 
-from app.db import UTCDateTime
+from app.db import UTCDateTime, picked_by
 from app.domain import WAITING_STATUSES, AttemptStatus, DeliveryStatus
 from app.ids import new_id
 from app.models import Attempt, Delivery, Endpoint
@@ -103,17 +103,15 @@ _FREE: ColumnElement[int] = bindparam("b_cap") - (
     .where(_BUSY.c.endpoint_id == bindparam("b_endpoint"), endpoint_health.leased_now(_BUSY))
     .scalar_subquery()
 )
-# The oldest parked are picked in a CTE, which PostgreSQL runs once (it holds FOR UPDATE).
-# Written as `id IN (subquery)`, one relay with ~25,000 parked stayed active, waiting on
-# no lock, for over 6 s while a backlog drained, holding its group's leases and so the
-# endpoint's cap (why it ran so long was not pinned down); as a CTE, the same drain never
-# paused. Both still read every parked row to join the few picked (docs/reliability.md).
+# The oldest parked are picked first, then each looked up by id (`picked_by`): joined with
+# the parked rows instead, a relay read every one of them, which held its group's leases,
+# and so the endpoint's cap, while a backlog of tens of thousands drained (docs/reliability.md).
 _RELAYED = endpoint_health.parked_first(
     deliveries.alias("parked"), case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS)
-).cte("relayed")
+)
 _RELAY = (
     deliveries.update()
-    .where(deliveries.c.id == _RELAYED.c.id, deliveries.c.parked_at.isnot(None), _WAITING)
+    .where(picked_by(deliveries.c.id, _RELAYED))
     .values(_LEASED)
     .returning(*_CLAIMED)
 )
