@@ -182,6 +182,15 @@ class Delivery(Base):
             sqlite_where=text("parked_at IS NOT NULL"),
             postgresql_where=text("parked_at IS NOT NULL"),
         ),
+        # A burst's parking and holding at claim time (endpoint_health) finds only the
+        # deliveries that are neither parked nor in flight.
+        Index(
+            "ix_deliveries_unparked",
+            "endpoint_id",
+            "next_attempt_at",
+            sqlite_where=text("status IN ('pending', 'scheduled_retry') AND parked_at IS NULL"),
+            postgresql_where=text("status IN ('pending', 'scheduled_retry') AND parked_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -109,7 +109,9 @@ class Admission:
 
     claim: list[str] = field(default_factory=list)
     park: list[str] = field(default_factory=list)  # over the cap: until a slot frees
+    full: set[str] = field(default_factory=set)  # found full: their due backlog parks too
     hold: dict[str, datetime] = field(default_factory=dict)  # parked until the block ends
+    blocked: dict[str, datetime] = field(default_factory=dict)  # endpoint: its backlog too
     defer: dict[str, datetime] = field(default_factory=dict)  # to a later rate slot
     endpoint_updates: list[dict[str, Any]] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
@@ -147,9 +149,11 @@ def admit(
     for row in ordered:
         if blocked_until is not None and not row.operator_retry:
             into.hold[row.id] = blocked_until
+            into.blocked[state.id] = blocked_until
             into.count("circuit_open" if circuit == "open" else "paused")
         elif free <= 0:
             into.park.append(row.id)
+            into.full.add(state.id)
             into.count("max_in_flight")
         elif interval and next_slot > now + burst:
             into.defer[row.id] = next_slot - burst + timedelta(seconds=interval * queued)
@@ -470,8 +474,41 @@ def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> 
     return {endpoint_id: count for endpoint_id, count in rows}
 
 
+# A burst to one endpoint queues far more messages than its cap admits. The claim that finds
+# the endpoint full parks its due backlog with the group's own deliveries, so each message of
+# it then finds nothing to claim in one read, instead of locking the endpoint, counting its
+# leases and parking itself, while other endpoints' deliveries wait behind it. At most
+# `BACKLOG_PARKED` rows a time, the oldest due first, skipping rows another claim holds;
+# the partial index `ix_deliveries_unparked` finds them without reading the parked ones.
+BACKLOG_PARKED = 1000
+_BACKLOG = deliveries.alias("backlog")
+_PARK_BACKLOG = (
+    deliveries.update()
+    .where(
+        picked_by(
+            deliveries.c.id,
+            select(_BACKLOG.c.id)
+            .where(
+                _BACKLOG.c.endpoint_id == bindparam("b_endpoint"),
+                _BACKLOG.c.status.in_(WAITING_STATUSES),
+                _BACKLOG.c.next_attempt_at <= _NOW,
+                _BACKLOG.c.parked_at.is_(None),
+                _BACKLOG.c.operator_retry.is_(False),
+                _BACKLOG.c.id.not_in(bindparam("b_claimed", expanding=True)),
+            )
+            .order_by(_BACKLOG.c.next_attempt_at)
+            .limit(BACKLOG_PARKED)
+            .with_for_update(skip_locked=True),
+        )
+    )
+    .values(parked_at=_NOW, enqueued_at=_NOW)
+)
+
+
 def apply_admission(session: Executor, plan: Admission, claimable: Any, now: datetime) -> None:
-    """Park and defer what may not go now, still only while each is claimable."""
+    """Park and defer what may not go now, still only while each is claimable, and park
+    the due backlog of each endpoint in `plan.full` with it (see `_PARK_BACKLOG`), and
+    hold that of each endpoint in `plan.blocked` until its block ends."""
     if plan.park:
         session.execute(
             deliveries.update()
@@ -479,6 +516,11 @@ def apply_admission(session: Executor, plan: Admission, claimable: Any, now: dat
             .values(parked_at=_NOW, enqueued_at=_NOW, **_RELEASED),
             {"b_ids": plan.park, "b_now": now},
         )
+    for endpoint_id in sorted(plan.full):
+        params = {"b_endpoint": endpoint_id, "b_now": now, "b_claimed": plan.claim}
+        session.execute(_PARK_BACKLOG, params)
+    for endpoint_id, until in sorted(plan.blocked.items()):
+        hold_backlog(session, endpoint_id, until, now, unparked_only=True)
     _wait_until(session, claimable, plan.hold, now, parked=True)
     _wait_until(session, claimable, plan.defer, now, parked=False)
     for update in plan.endpoint_updates:
@@ -509,6 +551,36 @@ def _wait_until(
     )
 
 
+def hold_backlog(
+    session: Executor, endpoint_id: str, until: datetime, now: datetime, unparked_only: bool = False
+) -> None:
+    """Hold the endpoint's waiting deliveries (but an operator's retries) until `until`.
+
+    Parked, not merely due later: at the end of the hold they are woken at the endpoint's
+    pace instead of all being published at once (see `wake_stranded`); until then their
+    messages find nothing due to claim. `unparked_only`: those accepted since the block
+    began, for a claim (the record that began it held the rest).
+    """
+    held = [
+        deliveries.c.endpoint_id == endpoint_id,
+        deliveries.c.status.in_(WAITING_STATUSES),
+        deliveries.c.next_attempt_at < until,
+        deliveries.c.operator_retry.is_(False),
+    ]
+    if unparked_only:
+        held.append(deliveries.c.parked_at.is_(None))
+    session.execute(
+        deliveries.update()
+        .where(*held)
+        .values(
+            next_attempt_at=until,
+            parked_at=func.coalesce(deliveries.c.parked_at, now),
+            enqueued_at=now,
+            updated_at=now,
+        )
+    )
+
+
 def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
     """Write one endpoint's new state, hold its waiting deliveries, wake parked ones.
 
@@ -521,23 +593,7 @@ def apply_change(session: Executor, change: Change, now: datetime) -> list[str]:
             .values(**change.values, updated_at=now)
         )
     if change.hold_until is not None:
-        # Parked, not merely due later: at the end of the hold they are woken at the
-        # endpoint's pace instead of all being published at once (see `wake_stranded`).
-        session.execute(
-            deliveries.update()
-            .where(
-                deliveries.c.endpoint_id == change.endpoint_id,
-                deliveries.c.status.in_(WAITING_STATUSES),
-                deliveries.c.next_attempt_at < change.hold_until,
-                deliveries.c.operator_retry.is_(False),
-            )
-            .values(
-                next_attempt_at=change.hold_until,
-                parked_at=func.coalesce(deliveries.c.parked_at, now),
-                enqueued_at=now,
-                updated_at=now,
-            )
-        )
+        hold_backlog(session, change.endpoint_id, change.hold_until, now)
     if change.wake <= 0:
         return []
     params = {"b_endpoint": change.endpoint_id, "b_limit": change.wake, "b_now": now}

@@ -59,8 +59,16 @@ _CLAIMABLE = or_(
     and_(_WAITING, deliveries.c.next_attempt_at <= _NOW),
     and_(deliveries.c.status == DeliveryStatus.DELIVERING, deliveries.c.lease_expires_at < _NOW),
 )
+# Claimable, unless parked by the cap (parked when already due; a hold parks a delivery
+# until a later time, when its message may claim it again): see `claim_group`.
 _CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
-    deliveries.c.id.in_(_IDS), _CLAIMABLE
+    deliveries.c.id.in_(_IDS),
+    _CLAIMABLE,
+    or_(
+        deliveries.c.parked_at.is_(None),
+        deliveries.c.operator_retry,
+        deliveries.c.next_attempt_at > deliveries.c.parked_at,
+    ),
 )
 _STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in DESTINATION_FIELDS]
 _ENDPOINTS = (
@@ -163,6 +171,11 @@ def claim_group(
     claimers. The final UPDATE re-checks each delivery, so a delivery taken meanwhile by
     another worker (a duplicate message) comes back to no one but that worker. The
     admission tells what was deferred and which circuits a probe half-opened.
+
+    An endpoint found full parks its due backlog too, and one found blocked (circuit open,
+    paused) holds it: the messages of parked deliveries claim nothing, so a burst costs one
+    read per message. A parked delivery goes when a finished attempt relays or wakes it,
+    or with an operator's retry.
     """
     plan = Admission()
     waiting = session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now})

@@ -7,6 +7,8 @@ probes and closes the circuit, pauses on Retry-After and wakes parked deliveries
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +55,27 @@ def _record(
     ]
     with sessions.begin() as session:
         return leases.record_group(session, outcomes, POLICY)
+
+
+@contextmanager
+def _statements(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
+    """The SQL statements run inside the block, in order."""
+    engine = sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _verbs(statements: list[str]) -> list[str]:
+    verbs = [s.split(None, 1)[0].upper() for s in statements]
+    return [v for v in verbs if v in ("SELECT", "INSERT", "UPDATE", "DELETE")]
 
 
 def _row(sessions: sessionmaker[Session], model: type, id_: str):  # type: ignore[no-untyped-def]
@@ -103,6 +126,55 @@ def test_the_cap_holds_for_concurrent_claimers(sessions: sessionmaker[Session]) 
     assert len(taken) == 2
 
 
+def test_a_full_endpoint_parks_its_due_backlog_whose_messages_then_cost_one_read(
+    sessions: sessionmaker[Session],
+) -> None:
+    """One endpoint's burst must not cost a lock and a write per message: the claim that
+    finds the endpoint full parks the whole due backlog, and each message of a parked
+    delivery then finds nothing to claim with one read (before, each one locked the
+    endpoint, counted its leases and parked itself)."""
+    key, endpoint_id = _endpoint(sessions, max_in_flight=1)
+    ids = _deliveries(sessions, key, endpoint_id, 6)
+    now = utcnow()
+    assert list(_claim(sessions, ids[:1], now)) == [ids[0]]
+
+    assert _claim(sessions, ids[1:2], now) == {}  # full: this one parks, and the rest with it
+
+    assert all(_row(sessions, Delivery, d).parked_at is not None for d in ids[1:])
+    with _statements(sessions) as statements:
+        assert _claim(sessions, ids[2:], now) == {}
+    assert _verbs(statements) == ["SELECT"]
+    with sessions.begin() as session:  # a freed slot goes to the oldest parked, as before
+        woken = wake_stranded(session, POLICY, now + timedelta(seconds=31)).ids
+    assert [d for d in woken if d in ids] == [ids[1]]
+
+
+def test_a_claim_that_finds_the_circuit_open_holds_the_backlog_that_came_after(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Deliveries accepted after the circuit opened were not held by the record that opened
+    it: the first claim to meet them holds them all, and their messages then cost one read
+    (before, each one locked the endpoint and held itself)."""
+    key, endpoint_id = _endpoint(sessions)
+    now = utcnow()
+    until = now + timedelta(seconds=30)
+    with sessions.begin() as session:
+        session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id)
+            .values(circuit_state="open", circuit_open_until=until)
+        )
+    ids = _deliveries(sessions, key, endpoint_id, 5)
+
+    assert _claim(sessions, ids[:1], now) == {}
+
+    assert all(_row(sessions, Delivery, d).next_attempt_at == until for d in ids)
+    assert all(_row(sessions, Delivery, d).parked_at is not None for d in ids)
+    with _statements(sessions) as statements:
+        assert _claim(sessions, ids[1:], now) == {}
+    assert _verbs(statements) == ["SELECT"]
+
+
 def test_a_dead_workers_slot_comes_back_when_its_lease_ends(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -112,6 +184,10 @@ def test_a_dead_workers_slot_comes_back_when_its_lease_ends(
     assert list(_claim(sessions, [first], now)) == [first]
     assert _claim(sessions, [second], now) == {}
     later = now + timedelta(seconds=31)  # the first claim's 30 s lease ran out
+    # Parked, the second goes only once woken: the scheduler's pass finds the slot free.
+    assert _claim(sessions, [second], later) == {}
+    with sessions.begin() as session:
+        assert second in wake_stranded(session, POLICY, later).ids
     assert list(_claim(sessions, [second], later)) == [second]
 
 
@@ -194,7 +270,8 @@ def test_retry_after_pauses_the_endpoint(sessions: sessionmaker[Session]) -> Non
     answered = _record(sessions, list(probe.values()), OK, resumed)
 
     assert _row(sessions, Endpoint, endpoint_id).paused_until is None
-    assert answered.woken == [d for d in ids[1:] if d not in probe]  # then at the cap
+    # Then the rest at the cap: the backlog, and the first, due again once the pause ended.
+    assert sorted(answered.woken) == sorted(d for d in ids if d not in probe)
 
 
 def test_a_rate_limit_defers_to_later_slots(sessions: sessionmaker[Session]) -> None:
@@ -375,25 +452,15 @@ def test_a_relay_is_one_statement_bounded_by_the_cap_with_the_endpoint_as_it_is_
             .where(Endpoint.id == endpoint_id)
             .values(max_in_flight=2, url="http://127.0.0.1:10/")
         )
-    engine = sessions.kw["bind"]
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement.split(None, 1)[0].upper())
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with _statements(sessions) as statements:
         recorded = _record_relaying(sessions, claims[:2], now)  # frees 2, 1 in flight
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     [relayed] = recorded.relayed  # 2 slots freed, but the cap of 2 leaves 1
     assert relayed.delivery_id not in {c.delivery_id for c in claims}
     assert relayed.endpoint.url == "http://127.0.0.1:10/"
     assert _in_flight(sessions, endpoint_id, now) == 2
-    sql = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "DELETE")]
     # the endpoints' state, the leases, the attempts, the finish; the destination, the relay
-    assert sql == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "UPDATE"]
+    assert _verbs(statements) == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "UPDATE"]
 
 
 def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(
@@ -426,18 +493,9 @@ def test_a_record_with_nothing_parked_looks_for_no_delivery_to_relay_or_wake(
     key, endpoint_id = _endpoint(sessions)
     now = utcnow()
     [ok, failing] = _claim(sessions, _deliveries(sessions, key, endpoint_id, 2), now).values()
-    engine = sessions.kw["bind"]
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with _statements(sessions) as statements:
         relaying = _record_relaying(sessions, [ok], now)  # healthy: the relay path
         failed = _record(sessions, [failing], FAIL, now)  # troubled: the locked read and wake
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert relaying.relayed == [] and relaying.woken == [] and failed.woken == []
     looked = [s for s in statements if "ORDER BY deliveries.parked_at" in s]
