@@ -59,6 +59,7 @@ class Intake:
     endpoints: set[str] | None
     remembered: bool = False
     created: list[str] = field(default_factory=list)  # published once the commit succeeded
+    parked: set[str] = field(default_factory=set)  # created parked: not published (storing)
 
     def verify(self) -> None:
         """Read a remembered key and its endpoints from the database: 401 if it is dead."""
@@ -86,6 +87,7 @@ class Intake:
             self.verify()  # a dead key's 401 comes before an item's error
         self.remembered = False  # else the guarded write found the key live
         self.created += [o.delivery_id for o in outcomes if o.created and o.delivery_id]
+        self.parked.update(o.delivery_id for o in outcomes if o.parked and o.delivery_id)
         return outcomes
 
     def _ingest(self, items: list[IngestItem]) -> list[ItemOutcome]:
@@ -128,7 +130,8 @@ def intake(endpoint_ids: Collection[str] = ()) -> Iterator[Intake]:
     Each statement is bounded by the engine's statement timeout (`HOOKRELAY_INGEST_TIMEOUT`),
     so a stuck database answers 504 rather than hanging. The deliveries the block created
     are published only once the write has committed, so a worker never looks for an
-    uncommitted row; if the block raises, nothing is stored or published.
+    uncommitted row; if the block raises, nothing is stored or published. Those stored
+    parked behind their endpoint's backlog are not published at all (`storing.store`).
     """
     rt = runtime()
     token = bearer_token(request.headers.get("Authorization"))
@@ -152,4 +155,6 @@ def intake(endpoint_ids: Collection[str] = ()) -> Iterator[Intake]:
             "delivery accepted",
             extra={"delivery_id": delivery_id, "workspace_id": req.api_key.workspace_id},
         )
-    rt.publisher.publish(req.created)
+    rt.publisher.publish(
+        [d for d in req.created if d not in req.parked] if req.parked else req.created
+    )

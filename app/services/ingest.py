@@ -43,6 +43,7 @@ class ItemOutcome:
     # Why the item was refused: a ServiceError from here, or the caller's own (unparsable).
     error: Exception | None = None
     created: bool = False  # a new delivery that must be enqueued after the commit
+    parked: bool = False  # created parked behind its endpoint's backlog: nothing to enqueue
 
 
 @dataclass
@@ -119,7 +120,7 @@ def ingest(
         traceparent=tracing.ingest_traceparent(api_key.workspace_id),
         guard_key=api_key.id if guard else None,
     )
-    claimed = store(conn, shared, list(new.values()))
+    claimed, parked = store(conn, shared, list(new.values()))
     existing = _existing_keys(conn, api_key.workspace_id, prepared, claimed)
     created: set[str] = set()
     for prep in prepared:
@@ -138,6 +139,7 @@ def ingest(
         outcome.delivery_id = delivery_id
         if prep.key in claimed and delivery_id not in created:
             outcome.created = True
+            outcome.parked = delivery_id in parked
             created.add(delivery_id)
     return list(outcomes.values())
 

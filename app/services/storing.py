@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, select, text
 from sqlalchemy.dialects import sqlite
 
 from app.db import UTCDateTime
@@ -29,6 +29,14 @@ from app.domain import DeliveryStatus
 from app.models import Delivery, IdempotencyKey
 
 Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
+
+
+class Stored(NamedTuple):
+    """The keys claimed, and which of their deliveries were stored parked: queued behind
+    their endpoint's parked deliveries, to go when a slot frees, with no message to publish."""
+
+    claimed: Claimed
+    parked: set[str]
 
 
 class NewDelivery(NamedTuple):
@@ -59,12 +67,17 @@ class Unverified(Exception):
     """The guard key is revoked or gone, or an endpoint left its environment: nothing stored."""
 
 
-def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
     """Claim each key of `new` (unique keys) and insert its delivery; return the claimed keys.
 
     A key left out of the answer was live already: its delivery is not inserted. Each
     delivery is marked as enqueued already, for the publish that follows the write; if that
     publish is lost, the scheduler finds the row again once `requeue_after` has passed.
+
+    A delivery to an endpoint that has parked deliveries (it is full, or blocked) is stored
+    parked behind them: it goes in its turn when a finished attempt relays a slot to it or
+    the scheduler wakes it, and needs no message. So a burst to one endpoint queues in the
+    database, not in the broker ahead of every other endpoint's deliveries.
     """
     if conn.dialect.name == "postgresql":
         return _store_postgresql(conn, shared, new)
@@ -86,13 +99,19 @@ WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
 ), stored AS (
     INSERT INTO deliveries (
         id, workspace_id, environment_id, endpoint_id, idempotency_key, event_type, payload,
-        status, attempts, next_attempt_at, enqueued_at, created_at, updated_at, traceparent
+        status, attempts, next_attempt_at, enqueued_at, created_at, updated_at, traceparent,
+        parked_at
     )
     SELECT delivery_id, :workspace_id, :environment_id, endpoint_id, key, event_type, payload,
-        :status, 0, :now, :now, :now, :now, :traceparent
+        :status, 0, :now, :now, :now, :now, :traceparent, CASE WHEN EXISTS (
+            SELECT 1 FROM deliveries AS p
+            WHERE p.endpoint_id = item.endpoint_id AND p.parked_at IS NOT NULL
+        ) THEN CAST(:now AS timestamptz) END
     FROM item WHERE delivery_id IN (SELECT delivery_id FROM claimed)
+    RETURNING id, parked_at
 )
-SELECT key, delivery_id, fingerprint FROM claimed{refused}
+SELECT key, delivery_id, fingerprint, parked_at IS NOT NULL
+FROM claimed LEFT JOIN stored ON stored.id = claimed.delivery_id{refused}
 """
 # The guard: the key is live, and no row's endpoint is missing from the key's environment.
 _GUARD = """, guard AS (
@@ -111,7 +130,8 @@ _GUARDED = {
         "guard": _GUARD,
         "guarded": " WHERE EXISTS (SELECT 1 FROM guard)",
         # One row of NULLs says the guard refused (no row claimed can say it: a live key).
-        "refused": "\nUNION ALL SELECT NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM guard)",
+        "refused": "\nUNION ALL SELECT NULL, NULL, NULL, NULL"
+        " WHERE NOT EXISTS (SELECT 1 FROM guard)",
     },
 }
 _ITEM = NewDelivery._fields
@@ -132,7 +152,7 @@ def _statement(rows: int | None, guarded: bool) -> TextClause:
     return text(_STORE_POSTGRESQL.format(items=items, **_GUARDED[guarded]))
 
 
-def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
     params: dict[str, Any] = {
         "workspace_id": shared.workspace_id,
         "environment_id": shared.environment_id,
@@ -151,10 +171,15 @@ def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) 
     else:
         statement = _statement(None, guarded)
         params.update(zip(_ITEM, map(list, zip(*new, strict=True)), strict=True))
-    claimed = {key: (delivery_id, fp) for key, delivery_id, fp in conn.execute(statement, params)}
-    if None in claimed:
-        raise Unverified(shared.guard_key)
-    return claimed
+    claimed: Claimed = {}
+    parked: set[str] = set()
+    for key, delivery_id, fingerprint, is_parked in conn.execute(statement, params):
+        if key is None:
+            raise Unverified(shared.guard_key)
+        claimed[key] = (delivery_id, fingerprint)
+        if is_parked:
+            parked.add(delivery_id)
+    return Stored(claimed, parked)
 
 
 _INSERT_DELIVERIES = Delivery.__table__.insert()
@@ -176,7 +201,17 @@ def _claim_sqlite() -> Any:
     ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
-def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Claimed:
+_PARKED_ENDPOINTS = (
+    select(Delivery.__table__.c.endpoint_id)
+    .where(
+        Delivery.__table__.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
+        Delivery.__table__.c.parked_at.isnot(None),
+    )
+    .distinct()
+)
+
+
+def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
     if shared.guard_key is not None:  # no key is remembered on SQLite (`Runtime.known_keys`)
         raise NotImplementedError("a guarded write is PostgreSQL's")
     # Rows as executemany parameters, not `.values(rows)`: SQLAlchemy still sends a single
@@ -193,6 +228,10 @@ def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> C
         for n in new
     ]
     claimed = {key: (d, fp) for key, d, fp in conn.execute(_claim_sqlite(), keys)}
+    stored = [n for n in new if n.key in claimed]
+    if not stored:
+        return Stored(claimed, set())
+    full = set(conn.scalars(_PARKED_ENDPOINTS, {"b_ids": list({n.endpoint_id for n in stored})}))
     rows = [
         {
             "id": n.delivery_id,
@@ -209,10 +248,9 @@ def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> C
             "created_at": shared.now,
             "updated_at": shared.now,
             "traceparent": shared.traceparent,
+            "parked_at": shared.now if n.endpoint_id in full else None,
         }
-        for n in new
-        if n.key in claimed
+        for n in stored
     ]
-    if rows:
-        conn.execute(_INSERT_DELIVERIES, rows)
-    return claimed
+    conn.execute(_INSERT_DELIVERIES, rows)
+    return Stored(claimed, {n.delivery_id for n in stored if n.endpoint_id in full})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from kombu import Connection
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,7 +54,7 @@ def test_store_takes_new_and_expired_keys_and_leaves_live_ones_alone(
     fresh = [_new(endpoint_id) for _ in range(size - 2)]
     again = [_new(endpoint_id, live.key), _new(endpoint_id, expired.key), *fresh]
     with _write_engine(engine).begin() as conn:
-        claimed = store(conn, _shared(key, later, later + WINDOW, "tp"), again)
+        claimed, parked = store(conn, _shared(key, later, later + WINDOW, "tp"), again)
 
     with sessions() as session:
         stored = set(session.scalars(select(Delivery.id).filter_by(workspace_id=key.workspace_id)))
@@ -67,6 +68,7 @@ def test_store_takes_new_and_expired_keys_and_leaves_live_ones_alone(
         }
         taken = session.get_one(Delivery, again[1].delivery_id)
     assert claimed == {n.key: (n.delivery_id, n.fingerprint) for n in again[1:]}
+    assert parked == set()  # nothing of the endpoint's is parked
     assert stored == {live.delivery_id, expired.delivery_id} | {n.delivery_id for n in again[1:]}
     assert pointers[live.key] == live.delivery_id  # a live key is never taken over
     assert pointers[expired.key] == again[1].delivery_id
@@ -102,7 +104,7 @@ def test_a_guarded_store_writes_only_for_a_live_key_and_endpoints_of_its_environ
     stored, mixed, late = _new(endpoint_id), [_new(endpoint_id), _new(foreign)], _new(endpoint_id)
 
     with _write_engine(engine).begin() as conn:
-        assert list(store(conn, guarded, [stored])) == [stored.key]
+        assert list(store(conn, guarded, [stored]).claimed) == [stored.key]
     with pytest.raises(Unverified), _write_engine(engine).begin() as conn:
         store(conn, guarded, mixed)  # another workspace's endpoint
     with sessions.begin() as session:
@@ -115,6 +117,63 @@ def test_a_guarded_store_writes_only_for_a_live_key_and_endpoints_of_its_environ
         assert list(keys) == [stored.key]
         count = select(func.count(Delivery.id)).filter_by(workspace_id=key.workspace_id)
         assert session.scalar(count) == 1
+
+
+def test_a_delivery_to_an_endpoint_with_parked_deliveries_is_stored_parked_behind_them(
+    engine: Engine, sessions: sessionmaker[Session], tenant: tuple[ApiKey, str, str]
+) -> None:
+    """A full (or blocked) endpoint's newcomers wait in the database in their turn, not as
+    messages in the broker ahead of other endpoints' deliveries."""
+    key, _token, busy = tenant
+    with sessions.begin() as session:
+        idle = create_endpoint(
+            session, key.workspace_id, "http://127.0.0.1:9/idle", allow_private=True
+        ).id
+    waiting = _new(busy)
+    with _write_engine(engine).begin() as conn:
+        store(conn, _shared(key, NOW, NOW + WINDOW), [waiting])
+    with sessions.begin() as session:  # as a claim that found the endpoint full parks it
+        session.get_one(Delivery, waiting.delivery_id).parked_at = NOW
+    later = NOW + timedelta(seconds=1)
+    behind, elsewhere = _new(busy), _new(idle)
+
+    with _write_engine(engine).begin() as conn:
+        _claimed, parked = store(conn, _shared(key, later, later + WINDOW), [behind, elsewhere])
+
+    assert parked == {behind.delivery_id}
+    with sessions() as session:
+        assert session.get_one(Delivery, behind.delivery_id).parked_at == later
+        assert session.get_one(Delivery, elsewhere.delivery_id).parked_at is None
+
+
+def _queued(app: Flask) -> int:
+    """Messages waiting in the app's (embedded) broker's default queue."""
+    settings = app.extensions["hookrelay"].settings
+    with Connection(settings.broker_url) as conn:
+        return conn.default_channel.queue_declare(settings.queue_name, passive=True).message_count
+
+
+def test_a_send_stored_parked_is_not_published(
+    app: Flask, sessions: sessionmaker[Session], tenant: tuple[ApiKey, str, str]
+) -> None:
+    """Its message would find nothing to claim: the delivery goes when a slot is relayed to
+    it or the scheduler wakes it, so publishing it would only queue work ahead of others."""
+    _key, token, endpoint_id = tenant
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    send = f"/api/ingest/{endpoint_id}"
+    first = client.post(send, json={"payload": {"n": 1}}, headers=headers).get_json()
+    queued = _queued(app)
+    assert queued >= 1  # the first one's message (no worker runs here)
+    with sessions.begin() as session:
+        session.get_one(Delivery, first["deliveryId"]).parked_at = utcnow()
+
+    answer = client.post(send, json={"payload": {"n": 2}}, headers=headers)
+
+    assert answer.status_code == 202
+    with sessions() as session:
+        assert session.get_one(Delivery, answer.get_json()["deliveryId"]).parked_at is not None
+    assert _queued(app) == queued
 
 
 @pytest.fixture
@@ -139,8 +198,9 @@ def test_a_single_send_costs_one_read_and_one_write_and_from_a_known_key_the_wri
     """The key and its endpoint in one read, then the store. On PostgreSQL, once the process
     knows the key and the endpoint (`auth.KnownKeys`), the store alone, which checks them
     itself; the statements run in autocommit, so no BEGIN or COMMIT round trip is paid.
-    SQLite reads the key on every send, then writes in two statements inside a transaction
-    (hookrelay's engine sends SQLite's BEGIN itself)."""
+    SQLite reads the key on every send, then claims the idempotency key, reads whether the
+    endpoint has parked deliveries and inserts, inside a transaction (hookrelay's engine
+    sends SQLite's BEGIN itself)."""
     _key, token, endpoint_id = tenant
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -157,5 +217,5 @@ def test_a_single_send_costs_one_read_and_one_write_and_from_a_known_key_the_wri
         assert first == [("SELECT", True), ("WITH", True)]
         assert statements == [("WITH", True)]
     else:
-        assert [verb for verb, _ in first] == ["BEGIN", "SELECT", "INSERT", "INSERT"]
-        assert [verb for verb, _ in statements] == ["BEGIN", "SELECT", "INSERT", "INSERT"]
+        assert [verb for verb, _ in first] == ["BEGIN", "SELECT", "INSERT", "SELECT", "INSERT"]
+        assert [verb for verb, _ in statements] == ["BEGIN", "SELECT", "INSERT", "SELECT", "INSERT"]
