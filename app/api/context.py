@@ -155,6 +155,4 @@ def intake(endpoint_ids: Collection[str] = ()) -> Iterator[Intake]:
             "delivery accepted",
             extra={"delivery_id": delivery_id, "workspace_id": req.api_key.workspace_id},
         )
-    rt.publisher.publish(
-        [d for d in req.created if d not in req.parked] if req.parked else req.created
-    )
+    rt.publisher.publish([d for d in req.created if d not in req.parked])
