@@ -135,7 +135,7 @@ def admit(
     if not state.is_active:
         into.claim.extend(row.id for row in waiting)  # recorded as refused, never sent
         return
-    blocked_until = _blocked_until(state, now)
+    blocked = blocked_until(state, now)
     circuit = state.circuit_state
     # Operator retries go first: they pass an open circuit or a pause (they are the probe).
     ordered = sorted(waiting, key=lambda row: not row.operator_retry)
@@ -147,9 +147,9 @@ def admit(
     queued = 0  # deferred for the rate: each gets its own later slot, reserved by no one
     probing = False
     for row in ordered:
-        if blocked_until is not None and not row.operator_retry:
-            into.hold[row.id] = blocked_until
-            into.blocked[state.id] = blocked_until
+        if blocked is not None and not row.operator_retry:
+            into.hold[row.id] = blocked
+            into.blocked[state.id] = blocked
             into.count("circuit_open" if circuit == "open" else "paused")
         elif free <= 0:
             into.park.append(row.id)
@@ -181,7 +181,7 @@ def admit(
         into.endpoint_updates.append({"id": state.id, **update})
 
 
-def _blocked_until(state: Any, now: datetime) -> datetime | None:
+def blocked_until(state: Any, now: datetime) -> datetime | None:
     """Until when nothing but an operator's retry may go to this endpoint, if at all."""
     until = None
     opened = state.circuit_open_until
@@ -271,7 +271,9 @@ def observe(
         holds.append(paused_until)
     if holds:
         change.hold_until = max(holds)
-        change.wake = 0
+    last = results[-1][1] if results else None
+    if circuit == "open" or (paused_until is not None and last is not None and paused_until > last):
+        change.wake = 0  # blocked: its parked deliveries wait for the probe (`wake_stranded`)
     return change
 
 
@@ -398,14 +400,15 @@ def record_states(
     troubled = [
         endpoint_id
         for endpoint_id, state in states.items()
-        if not _healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
+        if not is_healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
     ]
     if troubled:
         states.update(lock_states(session, troubled, _LOCKED_RECORD_STATES))
     return states, {endpoint_id for endpoint_id, row in states.items() if row.has_parked}
 
 
-def _healthy(state: Any) -> bool:
+def is_healthy(state: Any) -> bool:
+    """Closed, paused by no one, and no failure since the last success."""
     return (
         state.circuit_state == "closed"
         and not state.consecutive_failures
@@ -460,7 +463,7 @@ def wake_stranded(
     counts = in_flight(session, parked, now)
     woken: list[str] = []
     for endpoint_id, state in states.items():
-        if _blocked_until(state, now) is not None:
+        if blocked_until(state, now) is not None:
             continue
         free = policy.slots(state) - counts.get(endpoint_id, 0)
         if free > 0:
@@ -520,7 +523,7 @@ def apply_admission(session: Executor, plan: Admission, claimable: Any, now: dat
         params = {"b_endpoint": endpoint_id, "b_now": now, "b_claimed": plan.claim}
         session.execute(_PARK_BACKLOG, params)
     for endpoint_id, until in sorted(plan.blocked.items()):
-        hold_backlog(session, endpoint_id, until, now, unparked_only=True)
+        hold_backlog(session, endpoint_id, until, now)
     _wait_until(session, claimable, plan.hold, now, parked=True)
     _wait_until(session, claimable, plan.defer, now, parked=False)
     for update in plan.endpoint_updates:
@@ -551,33 +554,28 @@ def _wait_until(
     )
 
 
-def hold_backlog(
-    session: Executor, endpoint_id: str, until: datetime, now: datetime, unparked_only: bool = False
-) -> None:
-    """Hold the endpoint's waiting deliveries (but an operator's retries) until `until`.
+def hold_backlog(session: Executor, endpoint_id: str, until: datetime, now: datetime) -> None:
+    """Hold the endpoint's waiting deliveries not parked yet (but an operator's retries)
+    until `until`: parked, not merely due later, so that at the end of the hold they are
+    woken at the endpoint's pace instead of all being published at once (see
+    `wake_stranded`); until then their messages find nothing due to claim.
 
-    Parked, not merely due later: at the end of the hold they are woken at the endpoint's
-    pace instead of all being published at once (see `wake_stranded`); until then their
-    messages find nothing due to claim. `unparked_only`: those accepted since the block
-    began, for a claim (the record that began it held the rest).
+    Those parked already stay as they are: nothing wakes them while the endpoint is blocked,
+    and rewriting each of them (thousands, when a burst met a hanging endpoint) cost the
+    transaction that opened the circuit tens of milliseconds of the database's CPU, which
+    every other endpoint's deliveries waited behind (docs/reliability.md). The partial index
+    `ix_deliveries_unparked` finds the others without reading the parked ones.
     """
-    held = [
-        deliveries.c.endpoint_id == endpoint_id,
-        deliveries.c.status.in_(WAITING_STATUSES),
-        deliveries.c.next_attempt_at < until,
-        deliveries.c.operator_retry.is_(False),
-    ]
-    if unparked_only:
-        held.append(deliveries.c.parked_at.is_(None))
     session.execute(
         deliveries.update()
-        .where(*held)
-        .values(
-            next_attempt_at=until,
-            parked_at=func.coalesce(deliveries.c.parked_at, now),
-            enqueued_at=now,
-            updated_at=now,
+        .where(
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.status.in_(WAITING_STATUSES),
+            deliveries.c.next_attempt_at < until,
+            deliveries.c.operator_retry.is_(False),
+            deliveries.c.parked_at.is_(None),
         )
+        .values(next_attempt_at=until, parked_at=now, enqueued_at=now, updated_at=now)
     )
 
 

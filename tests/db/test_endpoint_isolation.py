@@ -576,3 +576,43 @@ def test_a_relay_and_a_wake_look_up_the_few_parked_they_take_not_every_parked_ro
     assert len(relayed.relayed) == 1 and len(woken) == 2
     if postgresql:  # (SQLite has no planner statistics to mislead it this way)
         assert len(read) == 2 and max(read) < 100, read  # the few taken, not 30,000 parked
+
+
+def test_opening_the_circuit_rewrites_only_the_waiting_deliveries_not_parked_yet(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The record that opens a circuit holds what is not parked; the parked backlog (a burst
+    parked by the cap) stays untouched, since nothing wakes it while the circuit is open.
+    Before, it rewrote every parked row too: thousands, tens of milliseconds of the
+    database's CPU that other endpoints' deliveries waited behind. After the cooldown the
+    backlog still goes one probe first."""
+    key, endpoint_id = _endpoint(sessions, max_in_flight=2)
+    ids = _deliveries(sessions, key, endpoint_id, 6)
+    now = utcnow()
+    claims = _claim(sessions, ids[:3], now)  # two taken; the third finds it full: all park
+    parked = [d for d in ids if d not in claims]
+    before = {d: _row(sessions, Delivery, d) for d in parked}
+    assert all(row.parked_at is not None for row in before.values())
+    with sessions.begin() as session:  # a retry, due and waiting, not parked
+        session.execute(update(Delivery).where(Delivery.id == parked[-1]).values(parked_at=None))
+    later = now + timedelta(seconds=1)
+
+    _record(sessions, list(claims.values()), FAIL, later)
+
+    until = _row(sessions, Endpoint, endpoint_id).circuit_open_until
+    assert until == later + timedelta(seconds=10)
+    for d in parked[:-1]:
+        row = _row(sessions, Delivery, d)
+        assert (row.parked_at, row.next_attempt_at, row.updated_at) == (
+            before[d].parked_at,
+            before[d].next_attempt_at,
+            before[d].updated_at,
+        )
+    assert _row(sessions, Delivery, parked[-1]).next_attempt_at == until  # held
+    with sessions.begin() as session:  # nothing is woken while the circuit is open
+        woken = wake_stranded(session, POLICY, later + timedelta(seconds=5)).ids
+    assert [d for d in woken if d in ids] == []
+    with sessions.begin() as session:  # then one probe, of the parked longest
+        woken = wake_stranded(session, POLICY, until).ids
+    [probe] = [d for d in woken if d in ids]
+    assert probe in parked[:-1]
