@@ -31,6 +31,7 @@ from app.services.leases import (
     record,
     record_group,
     record_many,
+    still_admitted,
 )
 from app.services.outbound import build_request
 
@@ -84,6 +85,11 @@ class Attempts:
 
     def record(self, outcome: Outcome) -> bool:
         return self._records.submit(outcome)
+
+    def still_admitted(self, claim: Claim) -> bool:
+        """Look again at a failing endpoint just before sending (see `leases.still_admitted`)."""
+        with self._engine.begin() as conn:
+            return still_admitted(conn, claim, utcnow())
 
     def take_woken(self) -> Claim | str | None:
         """A relayed claim or a woken delivery for the calling thread to run next, if any."""
@@ -143,6 +149,8 @@ def _attempt(
     taken = delivery if isinstance(delivery, Claim) else attempts.claim(delivery)
     if taken is None:
         return None  # not due, deferred, already delivered, or another worker holds it
+    if taken.recheck and not attempts.still_admitted(taken):
+        return None  # its circuit opened or a pause began since the claim: given back
     with tracing.attempting(taken):
         if not taken.endpoint.is_active:
             result = AttemptResult(error="endpoint is disabled", refused=True)

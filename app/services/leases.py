@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func, or_, select
 
+from app import metrics
 from app.db import UTCDateTime, picked_by
 from app.domain import WAITING_STATUSES, AttemptStatus, DeliveryStatus
 from app.ids import new_id
@@ -38,6 +39,9 @@ class Claim:
     endpoint: Destination
     created_at: datetime | None = None  # when the delivery was accepted, for latency metrics
     traceparent: str | None = None  # the ingest request's trace, when tracing was on
+    # The endpoint had failed since its last success when this was claimed: its circuit
+    # may open before the attempt is sent, so the sender looks again (`still_admitted`).
+    recheck: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,17 +201,83 @@ def claim_group(
     until = now + timedelta(seconds=lease_seconds)
     params = {"b_ids": plan.claim, "b_owner": owner, "b_until": until, "b_now": now}
     destinations = {endpoint_id: Destination.of(row) for endpoint_id, row in found.items()}
+    # An operator's retry is sent even through an open circuit: it is the probe.
+    retries = {row.id for rows in by_endpoint.values() for row in rows if row.operator_retry}
+    failing = {i for i, row in found.items() if not endpoint_health.is_healthy(row)}
     claims = {
-        row.id: _claim_of(row, owner, destinations[row.endpoint_id])
+        row.id: _claim_of(
+            row,
+            owner,
+            destinations[row.endpoint_id],
+            recheck=row.endpoint_id in failing and row.id not in retries,
+        )
         for row in session.execute(_CLAIM, params)
     }
     return claims, plan
 
 
-def _claim_of(row: Any, owner: str, destination: Destination) -> Claim:
+def _claim_of(row: Any, owner: str, destination: Destination, recheck: bool) -> Claim:
     return Claim(
-        row.id, owner, row.attempts, row.payload, destination, row.created_at, row.traceparent
+        row.id,
+        owner,
+        row.attempts,
+        row.payload,
+        destination,
+        row.created_at,
+        row.traceparent,
+        recheck,
     )
+
+
+_BLOCKS = select(
+    endpoints.c.circuit_state, endpoints.c.circuit_open_until, endpoints.c.paused_until
+).where(endpoints.c.id == bindparam("b_endpoint"))
+# The claim undone: no attempt happened, so none is counted; held like the backlog a block
+# holds (`endpoint_health.hold_backlog`), and only while this claim still holds the lease.
+_GIVE_BACK = (
+    deliveries.update()
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.lease_owner == bindparam("b_owner"),
+        deliveries.c.status == DeliveryStatus.DELIVERING,
+    )
+    .values(
+        status=case(
+            (deliveries.c.attempts > 1, DeliveryStatus.SCHEDULED_RETRY),
+            else_=DeliveryStatus.PENDING,
+        ),
+        attempts=deliveries.c.attempts - 1,
+        first_attempt_at=case((deliveries.c.attempts > 1, deliveries.c.first_attempt_at)),
+        lease_owner=None,
+        lease_expires_at=None,
+        next_attempt_at=bindparam("b_until", type_=UTCDateTime()),
+        parked_at=_NOW,
+        enqueued_at=_NOW,
+        updated_at=_NOW,
+    )
+)
+
+
+def still_admitted(session: Executor, claim: Claim, now: datetime) -> bool:
+    """Whether a claim's endpoint still takes it, looked at just before it is sent.
+
+    Between a claim and its send, another worker's record can open the endpoint's circuit
+    (or a receiver's Retry-After pause it): with many threads on few cores, or a relayed
+    claim waiting for a free thread, that is milliseconds to seconds, and the attempt would
+    be burned on an endpoint known to be down. Such a claim is given back, uncounted, and
+    held until the block ends. A claim of a healthy endpoint skips this read (`recheck`).
+    """
+    state = session.execute(_BLOCKS, {"b_endpoint": claim.endpoint.id}).one_or_none()
+    if state is None:
+        return False  # deleted meanwhile, and its deliveries with it
+    until = endpoint_health.blocked_until(state, now)
+    if until is None:
+        return True
+    params = {"b_id": claim.delivery_id, "b_owner": claim.owner, "b_until": until, "b_now": now}
+    session.execute(_GIVE_BACK, params)
+    reason = "circuit_open" if state.circuit_state == "open" else "paused"
+    metrics.DEFERRALS.labels(reason).inc()
+    return False
 
 
 _LEASES = (
@@ -326,8 +396,9 @@ def record_group(
             elif relay is not None and endpoint_id not in disabled:
                 slots = endpoint_health.relayable(state, change, len(seen))
                 if slots:
+                    failures = change.values.get("consecutive_failures", state.consecutive_failures)
                     recorded.relayed += relay_slots(
-                        session, endpoint_id, slots, policy.cap(state), relay, at
+                        session, endpoint_id, slots, policy.cap(state), relay, at, bool(failures)
                     )
                     change.wake -= slots
             recorded.woken += endpoint_health.apply_change(session, change, at)
@@ -336,7 +407,13 @@ def record_group(
 
 
 def relay_slots(
-    session: Executor, endpoint_id: str, slots: int, cap: int, relay: Relay, now: datetime
+    session: Executor,
+    endpoint_id: str,
+    slots: int,
+    cap: int,
+    relay: Relay,
+    now: datetime,
+    failing: bool = False,
 ) -> list[Claim]:
     """Claim up to `slots` of the endpoint's oldest parked deliveries for `relay`'s owner.
 
@@ -358,7 +435,10 @@ def relay_slots(
         "b_until": now + timedelta(seconds=relay.lease_seconds),
         "b_now": now,
     }
-    return [_claim_of(row, relay.owner, destination) for row in session.execute(_RELAY, params)]
+    return [
+        _claim_of(row, relay.owner, destination, recheck=failing)
+        for row in session.execute(_RELAY, params)
+    ]
 
 
 def _finish_row(o: Outcome) -> dict[str, Any]:

@@ -9,18 +9,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import utcnow
 from app.models import Attempt, Delivery, Endpoint
-from app.retry import JITTER
+from app.retry import JITTER, AttemptResult, decide
 from app.sender import Sender
 from app.services import delivering
-from app.services.leases import Claim
+from app.services.leases import Claim, Outcome
 from tests.support import seed
 from tests.support.receiver import Receiver
 
@@ -120,3 +121,38 @@ def test_a_disabled_endpoint_fails_the_delivery_without_sending(
         [attempt] = session.query(Attempt).filter_by(delivery_id=delivery_id).all()
     assert attempt.error_message == "endpoint is disabled"
     assert receiver.received(name) == []
+
+
+def test_a_relayed_claim_whose_circuit_opened_before_it_was_sent_is_given_back_uncounted(
+    sessions: sessionmaker[Session], engine: Engine, receiver: Receiver
+) -> None:
+    """A failing endpoint's freed slot is relayed to its next delivery, and another worker's
+    failure opens the circuit before that claim is sent: no request may go, no attempt is
+    counted, and the delivery waits held until the cooldown ends (before, it was sent into
+    the open circuit, as the benchmark's isolation phase once saw)."""
+    name = _path("tripped")
+    key, endpoint_id = seed.endpoint(sessions, receiver.url(name, status=500), max_in_flight=1)
+    first, second = seed.deliveries(sessions, key, endpoint_id, {"n": 1}, {"n": 2})
+    attempts = delivering.Attempts(engine, 30, lambda: f"w-{uuid.uuid4().hex[:6]}")
+    taken = attempts.claim(first)
+    assert taken is not None and attempts.claim(second) is None  # over the cap: parked
+    failed = AttemptResult(status_code=500)
+    now = utcnow()
+    assert attempts.record(Outcome(taken, failed, decide(failed, 1, (60,), now), now))
+    until = utcnow() + timedelta(seconds=30)
+    with sessions.begin() as session:  # another worker's record opens the circuit
+        session.execute(
+            update(Endpoint)
+            .where(Endpoint.id == endpoint_id)
+            .values(circuit_state="open", circuit_open_until=until)
+        )
+
+    assert _deliver(attempts, "del_unknown") is None  # runs the relayed claim, if any
+
+    assert receiver.received(name) == []
+    with sessions() as session:
+        held = session.get_one(Delivery, second)
+        assert session.query(Attempt).filter_by(delivery_id=second).count() == 0
+    assert (held.status, held.attempts, held.lease_owner) == ("pending", 0, None)
+    assert held.first_attempt_at is None
+    assert held.parked_at is not None and held.next_attempt_at == until
