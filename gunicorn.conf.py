@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from app import gunicorn_errors
+from app import gunicorn_errors, heap
 from app.gunicorn_access import ACCESS_LOG_FORMAT, AccessLogger
 from app.logs import gunicorn_config
 
@@ -38,3 +38,10 @@ def child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded: build what every ingest request uses, then keep the process's
+    start-up objects out of every full collection (`app.heap`)."""
+    worker.wsgi.extensions["hookrelay"].prepare()
+    heap.freeze()

@@ -59,6 +59,12 @@ class Runtime:
         # Created on first use, so CLI commands and health checks need no broker.
         return Publisher(make_celery(self.settings))
 
+    def prepare(self) -> None:
+        """Build now what the first ingest request would: the publisher (Celery's app, no
+        broker connection yet) and the intake engine. A web process calls this once it has
+        loaded the app, before `heap.freeze`, so these live outside every full collection."""
+        _ = self.publisher, self.intake_engine
+
     def rate_limits(self) -> RateLimits:
         """The process's limits, opened on first use (the CLI never needs the store).
 

@@ -9,7 +9,7 @@ from celery import signals
 from prometheus_client import start_http_server
 from sqlalchemy import text
 
-from app import logs, tracing
+from app import heap, logs, tracing
 from app.config import Settings
 from app.queue import make_celery
 from tasks.delivery import register_tasks, worker_runtime
@@ -37,7 +37,9 @@ def _json_logs(loglevel: Any = None, **_kwargs: Any) -> None:
 
 @signals.worker_ready.connect
 def _on_ready(sender: Any = None, **_kwargs: Any) -> None:
-    """Serve this worker's metrics and start its heartbeat once it consumes."""
+    """Serve this worker's metrics and start its heartbeat once it consumes, and keep its
+    start-up objects out of every full collection (`app.heap`)."""
+    heap.freeze()
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port)
     node = getattr(sender, "hostname", None) or "worker"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from celery import Celery, Task
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import crypto, metrics
+from app import crypto, heap, metrics
 from app.config import Settings
 from app.db import make_engine, session_factory, utcnow
 from app.domain import AttemptStatus, DeliveryStatus
@@ -57,6 +57,7 @@ def worker_runtime() -> WorkerRuntime:
     with _lock:
         if _runtime is None or _runtime.pid != os.getpid():
             _runtime = WorkerRuntime.build(Settings.from_env())
+            heap.freeze()  # its engine, pools and keys live as long as the process
         return _runtime
 
 
