@@ -56,3 +56,18 @@ def test_a_worker_freezes_its_runtime_once_built(tmp_path: Path) -> None:
     before, after = _run(WORKER, tmp_path)
     assert before == 0
     assert isinstance(after, int) and after > 10_000
+
+
+OTHER_APP = """
+import gc, json, runpy, types
+from flask import Flask
+hooks = runpy.run_path("gunicorn.conf.py")
+hooks["post_worker_init"](types.SimpleNamespace(wsgi=Flask("other")))
+print(json.dumps([gc.get_freeze_count()]))
+"""
+
+
+def test_another_app_started_with_this_config_is_left_as_it_is(tmp_path: Path) -> None:
+    """gunicorn reads gunicorn.conf.py for any app started here: the benchmark's baseline
+    must start (it crashed on the hook) and must not be tuned by it."""
+    assert _run(OTHER_APP, tmp_path) == [0]
