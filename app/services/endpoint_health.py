@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -271,24 +272,30 @@ def observe(
         holds.append(paused_until)
     if holds:
         change.hold_until = max(holds)
-    last = results[-1][1] if results else None
-    if circuit == "open" or (paused_until is not None and last is not None and paused_until > last):
+    if holds or blocked_until(state_after(state, change), results[-1][1]) is not None:
         change.wake = 0  # blocked: its parked deliveries wait for the probe (`wake_stranded`)
     return change
 
 
-def relayable(state: Any, change: Change, finished: int) -> int:
-    """How many of the slots `finished` attempts freed may pass straight to parked deliveries.
+def state_after(state: Any, change: Change) -> SimpleNamespace:
+    """The endpoint's state columns as `change` leaves them."""
+    return SimpleNamespace(
+        **{name: change.values.get(name, getattr(state, name)) for name in STATE_COLUMNS}
+    )
+
+
+def relayable(after: Any, change: Change, finished: int) -> int:
+    """How many of the slots `finished` attempts freed may pass straight to parked deliveries
+    (`after`: the endpoint's state as `change` leaves it, see `state_after`).
 
     Only where nothing but the cap held them back: an endpoint active, its circuit closed,
     not paused and with no rate limit (a rate's slots are given out by the claim).
     """
-    after = {name: change.values.get(name, getattr(state, name)) for name in STATE_COLUMNS}
     if (
-        not after["is_active"]
-        or after["circuit_state"] != "closed"
-        or after["paused_until"] is not None
-        or after["rate_limit"]
+        not after.is_active
+        or after.circuit_state != "closed"
+        or after.paused_until is not None
+        or after.rate_limit
     ):
         return 0
     return max(0, min(finished, change.wake))

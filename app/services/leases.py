@@ -394,11 +394,12 @@ def record_group(
             if endpoint_id not in parked:
                 change.wake = 0  # nothing to relay or wake
             elif relay is not None and endpoint_id not in disabled:
-                slots = endpoint_health.relayable(state, change, len(seen))
+                after = endpoint_health.state_after(state, change)
+                slots = endpoint_health.relayable(after, change, len(seen))
                 if slots:
-                    failures = change.values.get("consecutive_failures", state.consecutive_failures)
+                    failing = not endpoint_health.is_healthy(after)
                     recorded.relayed += relay_slots(
-                        session, endpoint_id, slots, policy.cap(state), relay, at, bool(failures)
+                        session, endpoint_id, slots, policy.cap(state), relay, at, failing
                     )
                     change.wake -= slots
             recorded.woken += endpoint_health.apply_change(session, change, at)
