@@ -7,6 +7,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,22 +69,54 @@ async def wait_arrivals(port: int, expected: int, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class Processes:
+    """The processes a delivery passes through, whose CPU an end-to-end phase counts: the
+    web and worker process groups of one system, and the PostgreSQL server they share."""
+
+    web: int
+    workers: list[int]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {
+            "web": group_cpu_seconds(self.web),
+            "workers": sum(group_cpu_seconds(group) for group in self.workers),
+            "pg": postgres_cpu_seconds(),
+        }
+
+
 async def end_to_end(
-    client: Client, count: int, concurrency: int, port: int, singles: bool = False
+    client: Client,
+    count: int,
+    concurrency: int,
+    port: int,
+    processes: Processes,
+    singles: bool = False,
 ) -> Figures:
-    """`count` deliveries in 20-item batches (or single sends) until the receiver has all."""
+    """`count` deliveries in 20-item batches (or single sends) until the receiver has all,
+    and the CPU each delivery cost the web, the workers and PostgreSQL meanwhile.
+
+    Where everything shares the machine's cores, the rate is the cores over that CPU, so
+    the CPU says where a system spends what limits it (docs/performance.md).
+    """
     await receiver_get(port, "/reset", "POST")
     send, requests, name = (
         (client.single, count, "e2e_single") if singles else (client.batch, count // 20, "e2e")
     )
+    before = processes.cpu_seconds()
     start = time.perf_counter()
     sent = await closed_loop(send, requests, concurrency, timeout=600)
     await wait_arrivals(port, len(sent.ids), timeout=max(60.0, count / 40))
     elapsed = time.perf_counter() - start
+    after = processes.cpu_seconds()
+    cpu = {
+        f"{name}_{part}_ms": (after[part] - before[part]) / len(sent.ids) * 1000 for part in before
+    }
     await asyncio.sleep(1.0)  # let a late repeat arrive before counting duplicates
     stats = await receiver_get(port, "/stats")
     arrived = await receiver_get(port, "/arrivals")
-    return {
+    return cpu | {
+        f"{name}_cpu_ms": sum(cpu.values()),
         f"{name}_per_s": len(sent.ids) / elapsed,
         f"{name}_lost": float(len(set(sent.ids) - arrived.keys())),
         f"{name}_duplicates": float(stats["total"] - stats["unique"]),
@@ -227,6 +260,19 @@ def group_cpu_seconds(group: int) -> float:
     runs on the machine (rates and latencies are not).
     """
     return sum(_cpu_seconds(stat) for stat in _group_files(group, "stat"))
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU used so far by the live processes of the local PostgreSQL server
+    (its backends keep running between statements: the systems' pools hold them)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += _cpu_seconds((entry / "stat").read_text())
+    return total
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -99,10 +99,12 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
             client, sizes.batch_requests, sizes.singles, sizes.concurrency, stack.procs["web"].pid
         )
         system.discard_backlog(stack)
-        system.start_workers(stack)
-        figures |= await phases.end_to_end(client, sizes.e2e, sizes.concurrency, receiver.port)
+        processes = phases.Processes(stack.procs["web"].pid, system.start_workers(stack))
         figures |= await phases.end_to_end(
-            client, sizes.e2e_singles, sizes.concurrency, receiver.port, singles=True
+            client, sizes.e2e, sizes.concurrency, receiver.port, processes
+        )
+        figures |= await phases.end_to_end(
+            client, sizes.e2e_singles, sizes.concurrency, receiver.port, processes, singles=True
         )
         figures |= await phases.latency(client, sizes.rate, sizes.rate_seconds, receiver.port)
         return figures

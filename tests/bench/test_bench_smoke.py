@@ -35,6 +35,10 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
         # Web CPU per accepted request and item, from the web processes' own counters.
         assert run["single_cpu_ms"] > 0 and run["batch_cpu_ms"] > 0, system
         assert run["single_rps_core"] == pytest.approx(1000 / run["single_cpu_ms"]), system
+        # End to end, the CPU of the web, the workers and PostgreSQL per delivery.
+        parts = [run[f"e2e_single_{part}_ms"] for part in ("web", "workers", "pg")]
+        assert all(cpu > 0 for cpu in parts) and run["e2e_cpu_ms"] > 0, system
+        assert run["e2e_single_cpu_ms"] == pytest.approx(sum(parts)), system
     # Each column measured the system it names: the naive app does not sign, hookrelay always does.
     for share in ("e2e_signed_share", "e2e_single_signed_share"):
         assert results.runs["naive"][0][share] == 0.0
@@ -58,6 +62,7 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION + FLOORS:
         assert f"| {label} |" in table
     assert "2x naive with single sends is" in table
+    assert "end to end with single sends, CPU per delivery: hookrelay" in table
 
 
 def test_hookrelay_runs_with_its_ingest_limits_out_of_the_loads_reach(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""The benchmark's report: how a target's CPU budget is set against the frameworks' floor."""
+"""The benchmark's report: how a target's CPU budget is set against the frameworks' floor,
+and where the single sends' CPU went."""
 
 from __future__ import annotations
 
-from bench.report import Results, single_send_floor
+from bench.report import Results, single_send_cpu, single_send_floor
 
 
 def _results(naive_single_per_s: float) -> Results:
@@ -34,3 +35,18 @@ def test_no_floor_note_without_the_celery_figure() -> None:
     results.ceilings = {}
 
     assert single_send_floor(results, cores=2) == []
+
+
+def test_the_cpu_note_splits_a_single_send_and_halves_naives_cost_for_the_2x_target() -> None:
+    hookrelay = {"e2e_single_cpu_ms": 6.0, "e2e_single_web_ms": 2.0}
+    hookrelay |= {"e2e_single_workers_ms": 3.0, "e2e_single_pg_ms": 1.0}
+    results = Results(
+        sizes={"runs": 1},
+        systems=["naive", "hookrelay"],
+        runs={"naive": [{"e2e_single_cpu_ms": 11.0}], "hookrelay": [hookrelay]},
+    )
+
+    [note] = single_send_cpu(results)
+
+    assert "hookrelay 6.00 ms (web 2.00, workers 3.00, PostgreSQL 1.00), naive 11.00 ms" in note
+    assert "needs 5.50 ms" in note
