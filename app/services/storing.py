@@ -21,13 +21,12 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, bindparam, exists, func, or_, select, text
+from sqlalchemy import Connection, TextClause, bindparam, select, text
 from sqlalchemy.dialects import sqlite
 
 from app.db import UTCDateTime
 from app.domain import DeliveryStatus
-from app.models import Delivery, Endpoint, IdempotencyKey
-from app.services.endpoint_health import leased_now
+from app.models import Delivery, IdempotencyKey
 
 Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
 
@@ -78,24 +77,12 @@ def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
     A delivery to an endpoint that has parked deliveries (it is full, or blocked) is stored
     parked behind them: it goes in its turn when a finished attempt relays a slot to it or
     the scheduler wakes it, and needs no message. So a burst to one endpoint queues in the
-    database, not in the broker ahead of every other endpoint's deliveries. So does one to
-    an endpoint with `PARK_AT_IN_FLIGHT` attempts in flight (see there).
+    database, not in the broker ahead of every other endpoint's deliveries.
     """
     if conn.dialect.name == "postgresql":
         return _store_postgresql(conn, shared, new)
     return _store_sqlite(conn, shared, new)
 
-
-# An endpoint with this many attempts in flight is busy: its new deliveries are stored
-# parked, and each of its finished attempts relays its slot to the oldest of them in the
-# record's own transaction (`leases.relay_slots`). A steady stream to a busy endpoint then
-# costs no message, no consume and no claim transaction per delivery: end to end with
-# single sends, worker CPU per delivery fell from 4.0-5.8 ms to 2.0-3.0 ms
-# (docs/performance.md). The price is a wait for the next of those attempts to finish, or
-# for the scheduler's next pass (`endpoint_health.wake_stranded`), whichever comes first:
-# milliseconds for a fast endpoint, up to a pass for a slow one, which is one no faster
-# than its attempts anyway. Below it, each delivery is published and claimed at once.
-PARK_AT_IN_FLIGHT = 4
 
 _STORE_POSTGRESQL = """
 WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
@@ -119,11 +106,7 @@ WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
         :status, 0, :now, :now, :now, :now, :traceparent, CASE WHEN EXISTS (
             SELECT 1 FROM deliveries AS p
             WHERE p.endpoint_id = item.endpoint_id AND p.parked_at IS NOT NULL
-        ) OR (
-            SELECT count(*) FROM deliveries AS b
-            WHERE b.endpoint_id = item.endpoint_id AND b.status = '{delivering}'
-                AND b.lease_expires_at >= :now
-        ) >= {park_at} THEN CAST(:now AS timestamptz) END
+        ) THEN CAST(:now AS timestamptz) END
     FROM item WHERE delivery_id IN (SELECT delivery_id FROM claimed)
     RETURNING id, parked_at
 )
@@ -166,8 +149,7 @@ def _statement(rows: int | None, guarded: bool) -> TextClause:
     if rows is not None:
         tuples = (", ".join(f":{name}_{i}" for name in _ITEM) for i in range(rows))
         items = "VALUES " + ", ".join(f"({t})" for t in tuples)
-    busy = {"delivering": DeliveryStatus.DELIVERING.value, "park_at": PARK_AT_IN_FLIGHT}
-    return text(_STORE_POSTGRESQL.format(items=items, **busy, **_GUARDED[guarded]))
+    return text(_STORE_POSTGRESQL.format(items=items, **_GUARDED[guarded]))
 
 
 def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
@@ -219,21 +201,13 @@ def _claim_sqlite() -> Any:
     ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
-_DELIVERIES = Delivery.__table__
-_PARKED = _DELIVERIES.alias("parked")
-_BUSY = _DELIVERIES.alias("busy")
-# The endpoints whose new deliveries are stored parked: some parked already, or busy.
-_BEHIND = select(Endpoint.__table__.c.id).where(
-    Endpoint.__table__.c.id.in_(bindparam("b_ids", expanding=True)),
-    or_(
-        exists().where(
-            _PARKED.c.endpoint_id == Endpoint.__table__.c.id, _PARKED.c.parked_at.isnot(None)
-        ),
-        select(func.count())
-        .where(_BUSY.c.endpoint_id == Endpoint.__table__.c.id, leased_now(_BUSY))
-        .scalar_subquery()
-        >= PARK_AT_IN_FLIGHT,
-    ),
+_PARKED_ENDPOINTS = (
+    select(Delivery.__table__.c.endpoint_id)
+    .where(
+        Delivery.__table__.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
+        Delivery.__table__.c.parked_at.isnot(None),
+    )
+    .distinct()
 )
 
 
@@ -257,8 +231,7 @@ def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> S
     stored = [n for n in new if n.key in claimed]
     if not stored:
         return Stored(claimed, set())
-    ids = list({n.endpoint_id for n in stored})
-    full = set(conn.scalars(_BEHIND, {"b_ids": ids, "b_now": shared.now}))
+    full = set(conn.scalars(_PARKED_ENDPOINTS, {"b_ids": list({n.endpoint_id for n in stored})}))
     rows = [
         {
             "id": n.delivery_id,

@@ -16,17 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.domain import DeliveryStatus
 from app.ids import new_id
 from app.models import ApiKey, Delivery, IdempotencyKey
-from app.services.storing import (
-    PARK_AT_IN_FLIGHT,
-    VALUES_ROWS,
-    NewDelivery,
-    Shared,
-    Unverified,
-    store,
-)
+from app.services.storing import VALUES_ROWS, NewDelivery, Shared, Unverified, store
 from app.services.workspaces import create_endpoint, create_workspace
 
 NOW = utcnow()
@@ -152,38 +144,6 @@ def test_a_delivery_to_an_endpoint_with_parked_deliveries_is_stored_parked_behin
     with sessions() as session:
         assert session.get_one(Delivery, behind.delivery_id).parked_at == later
         assert session.get_one(Delivery, elsewhere.delivery_id).parked_at is None
-
-
-def test_a_delivery_to_an_endpoint_with_attempts_in_flight_is_stored_parked_once_it_is_busy(
-    engine: Engine, sessions: sessionmaker[Session], tenant: tuple[ApiKey, str, str]
-) -> None:
-    """A busy endpoint's newcomers wait for a finished attempt to relay its slot to them (no
-    message, no claim); below `PARK_AT_IN_FLIGHT` live leases they go at once, and a lease
-    that ran out (a dead worker's) does not count."""
-    key, _token, endpoint_id = tenant
-    leased = [_new(endpoint_id) for _ in range(PARK_AT_IN_FLIGHT)]
-    with _write_engine(engine).begin() as conn:
-        store(conn, _shared(key, NOW, NOW + WINDOW), leased)
-    with sessions.begin() as session:  # as claims lease them; the last one's lease ran out
-        for n, new in enumerate(leased):
-            row = session.get_one(Delivery, new.delivery_id)
-            row.status = DeliveryStatus.DELIVERING
-            row.lease_expires_at = NOW + timedelta(seconds=-1 if n == 0 else 60)
-    later = NOW + timedelta(seconds=1)
-    below, busy = _new(endpoint_id), _new(endpoint_id)
-
-    with _write_engine(engine).begin() as conn:
-        _claimed, parked_below = store(conn, _shared(key, later, later + WINDOW), [below])
-    with sessions.begin() as session:  # now PARK_AT_IN_FLIGHT live leases
-        session.get_one(Delivery, leased[0].delivery_id).lease_expires_at = later + WINDOW
-    with _write_engine(engine).begin() as conn:
-        _claimed, parked_busy = store(conn, _shared(key, later, later + WINDOW), [busy])
-
-    assert parked_below == set()
-    assert parked_busy == {busy.delivery_id}
-    with sessions() as session:
-        assert session.get_one(Delivery, below.delivery_id).parked_at is None
-        assert session.get_one(Delivery, busy.delivery_id).parked_at == later
 
 
 def _queued(app: Flask) -> int:
