@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,17 +230,21 @@ def settle(stack: Stack) -> None:
         conn.execute("CHECKPOINT")
 
 
-def _group_files(group: int, name: str) -> Iterator[str]:
-    """`/proc/<pid>/<name>` of every live process of one process group (a Procfile process)."""
+def _process_files(name: str, wanted: Callable[[Path], bool]) -> Iterator[str]:
+    """`/proc/<pid>/<name>` of every live process whose `/proc/<pid>` `wanted` picks."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) != group:
-                continue
-            yield (entry / name).read_text()
-        except (OSError, ProcessLookupError):
+            if wanted(entry):
+                yield (entry / name).read_text()
+        except OSError:  # the process ended meanwhile
             continue
+
+
+def _group_files(group: int, name: str) -> Iterator[str]:
+    """`/proc/<pid>/<name>` of every live process of one process group (a Procfile process)."""
+    return _process_files(name, lambda entry: os.getpgid(int(entry.name)) == group)
 
 
 def process_rss_mb(root_pid: int) -> float:
@@ -265,14 +269,8 @@ def group_cpu_seconds(group: int) -> float:
 def postgres_cpu_seconds() -> float:
     """User + system CPU used so far by the live processes of the local PostgreSQL server
     (its backends keep running between statements: the systems' pools hold them)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if (entry / "comm").read_text().strip() == "postgres":
-                total += _cpu_seconds((entry / "stat").read_text())
-    return total
+    stats = _process_files("stat", lambda entry: (entry / "comm").read_text() == "postgres\n")
+    return sum(_cpu_seconds(stat) for stat in stats)
 
 
 def process_cpu_seconds(pid: int) -> float:
