@@ -319,14 +319,17 @@ _STATES = (
     .where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(endpoints.c.id)
 )
+# A record asks too whether anything is parked (an index probe of `ix_deliveries_parked`):
+# mostly nothing is, and then it spends no statement looking for deliveries to relay or wake.
+_RECORD_STATES = _STATES.add_columns(
+    exists()
+    .where(deliveries.c.endpoint_id == endpoints.c.id, deliveries.c.parked_at.is_not(None))
+    .label("has_parked")
+)
 # FOR NO KEY UPDATE on PostgreSQL, so ingest's foreign-key checks go on; nothing on SQLite,
 # whose immediate transactions are serialized already.
 _LOCKED_STATES = _STATES.with_for_update(key_share=True)
-# The endpoints with parked deliveries, one probe of `ix_deliveries_parked` each.
-_WITH_PARKED = select(endpoints.c.id).where(
-    endpoints.c.id.in_(bindparam("b_ids", expanding=True)),
-    exists().where(deliveries.c.endpoint_id == endpoints.c.id, deliveries.c.parked_at.is_not(None)),
-)
+_LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
 
 
 def leased_now(table: FromClause) -> ColumnElement[bool]:
@@ -376,16 +379,21 @@ _RELEASED = {
 }
 
 
-def lock_states(session: Executor, endpoint_ids: Sequence[str]) -> dict[str, Any]:
-    """Lock the endpoints' rows in id order (the same order in claim and record) and read them."""
+def lock_states(
+    session: Executor, endpoint_ids: Sequence[str], statement: Any = None
+) -> dict[str, Any]:
+    """Lock the endpoints' rows in id order (the same order in claim and record) and read them
+    (with `statement`'s columns: a record's read also says what is parked)."""
     ids = sorted(set(endpoint_ids))
-    return {row.id: row for row in session.execute(_LOCKED_STATES, {"b_ids": ids})}
+    locked = session.execute(_LOCKED_STATES if statement is None else statement, {"b_ids": ids})
+    return {row.id: row for row in locked}
 
 
 def record_states(
     session: Executor, results: dict[str, list[tuple[AttemptResult, datetime]]]
-) -> dict[str, Any]:
-    """The endpoints' state for a record, locked only where the outcomes may change it.
+) -> tuple[dict[str, Any], set[str]]:
+    """The endpoints' state for a record, locked only where the outcomes may change it, and
+    which of them have parked deliveries (none: nothing to relay or wake, no query for it).
 
     An endpoint in good health whose attempts all got an answer stays as it is, so the
     record of a healthy group takes no endpoint lock and the records of one busy endpoint
@@ -395,25 +403,15 @@ def record_states(
     scheduler every pass, wakes such a delivery.
     """
     ids = sorted(results)
-    states = {row.id: row for row in session.execute(_STATES, {"b_ids": ids})}
+    states = {row.id: row for row in session.execute(_RECORD_STATES, {"b_ids": ids})}
     troubled = [
         endpoint_id
         for endpoint_id, state in states.items()
         if not is_healthy(state) or any(_may_change(result) for result, _ in results[endpoint_id])
     ]
     if troubled:
-        states.update(lock_states(session, troubled))
-    return states
-
-
-def with_parked(session: Executor, endpoint_ids: Sequence[str]) -> set[str]:
-    """Which of the endpoints have parked deliveries (none: nothing to relay or wake).
-
-    A record asks once it holds its deliveries' rows: an ingest write that parks a delivery
-    behind an attempt in flight has locked that attempt's row first (`storing.store`), so
-    this read, after the record's lock, sees every delivery parked behind it.
-    """
-    return set(session.scalars(_WITH_PARKED, {"b_ids": sorted(set(endpoint_ids))}))
+        states.update(lock_states(session, troubled, _LOCKED_RECORD_STATES))
+    return states, {endpoint_id for endpoint_id, row in states.items() if row.has_parked}
 
 
 def is_healthy(state: Any) -> bool:

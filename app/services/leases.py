@@ -280,13 +280,10 @@ def still_admitted(session: Executor, claim: Claim, now: datetime) -> bool:
     return False
 
 
-# FOR NO KEY UPDATE, in id order: an ingest write that parks a delivery behind one of these
-# attempts locks its row first, or skips it while a record holds it (`storing.store`).
 _LEASES = (
     select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
     .where(deliveries.c.id.in_(_IDS))
-    .order_by(deliveries.c.id)
-    .with_for_update(key_share=True)
+    .with_for_update(read=True)
 )
 _ADD_ATTEMPT = Attempt.__table__.insert()
 _FINISH = (
@@ -359,7 +356,7 @@ def record_group(
     For each outcome, False when the lease was lost (another worker took over after it
     expired): the attempt is still recorded, since it happened, but the newer owner's
     outcome stands. Also False when the delivery was deleted meanwhile (its endpoint was
-    deleted): nothing is left to record against. The row locks keep the rows from
+    deleted): nothing is left to record against. The shared row locks keep the rows from
     being deleted or re-leased until commit, so what is read here holds until then. Every
     attempt that happened also counts for its endpoint's circuit and frees its slot.
 
@@ -370,10 +367,9 @@ def record_group(
     results: dict[str, list[tuple[AttemptResult, datetime]]] = defaultdict(list)
     for o in outcomes:
         results[o.claim.endpoint.id].append((o.result, o.at))
-    states = endpoint_health.record_states(session, results)
+    states, parked = endpoint_health.record_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
     current = session.execute(_LEASES, {"b_ids": ids}).all()
-    parked = endpoint_health.with_parked(session, list(states))
     owners = {row.id: row.lease_owner for row in current if row.status == DeliveryStatus.DELIVERING}
     present = {row.id for row in current}
     kept = [o for o in outcomes if o.claim.delivery_id in present]

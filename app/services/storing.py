@@ -21,13 +21,12 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, and_, bindparam, exists, func, or_, select, text
+from sqlalchemy import Connection, TextClause, bindparam, select, text
 from sqlalchemy.dialects import sqlite
 
 from app.db import UTCDateTime
 from app.domain import DeliveryStatus
-from app.models import Delivery, Endpoint, IdempotencyKey
-from app.services.endpoint_health import leased_now
+from app.models import Delivery, IdempotencyKey
 
 Claimed = dict[str, tuple[str, str]]  # key -> (delivery id, fingerprint)
 
@@ -78,29 +77,12 @@ def store(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
     A delivery to an endpoint that has parked deliveries (it is full, or blocked) is stored
     parked behind them: it goes in its turn when a finished attempt relays a slot to it or
     the scheduler wakes it, and needs no message. So a burst to one endpoint queues in the
-    database, not in the broker ahead of every other endpoint's deliveries. So does one to
-    a busy endpoint (`PARK_AT_IN_FLIGHT`), but only behind an attempt that will relay it.
+    database, not in the broker ahead of every other endpoint's deliveries.
     """
     if conn.dialect.name == "postgresql":
         return _store_postgresql(conn, shared, new)
     return _store_sqlite(conn, shared, new)
 
-
-# An endpoint with this many attempts in flight is busy: its new deliveries are stored
-# parked, and each of its finished attempts relays its slot to the oldest of them in the
-# record's own transaction (`leases.relay_slots`). A steady stream to a busy endpoint then
-# costs no message, no consume and no claim transaction per delivery (docs/performance.md).
-# Not an endpoint with a rate limit, whose slots only a claim gives out: a record would
-# wake its parked deliveries to be published, a write more than publishing them at once.
-#
-# A parked delivery must not wait for an attempt whose record has already looked for it. A
-# record looks once it holds its deliveries' rows (`leases.record_group`), so on
-# PostgreSQL the write parks a delivery only behind an attempt in flight whose row it can
-# lock (FOR SHARE SKIP LOCKED, held until it commits): that attempt's record has not
-# looked yet, and when it does, it sees the delivery. While every such row is held by a
-# finishing record, the delivery goes with a message, as below the mark. SQLite serializes
-# the write and the records whole, so the count alone decides there.
-PARK_AT_IN_FLIGHT = 4
 
 _STORE_POSTGRESQL = """
 WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
@@ -121,28 +103,11 @@ WITH item (key, delivery_id, fingerprint, endpoint_id, event_type, payload) AS (
         parked_at
     )
     SELECT delivery_id, :workspace_id, :environment_id, endpoint_id, key, event_type, payload,
-        :status, 0, :now, :now, :now, :now, :traceparent, CASE
-        WHEN NOT (EXISTS (
+        :status, 0, :now, :now, :now, :now, :traceparent, CASE WHEN EXISTS (
             SELECT 1 FROM deliveries AS p
             WHERE p.endpoint_id = item.endpoint_id AND p.parked_at IS NOT NULL
-        ) OR busy.n >= {park_at} AND (
-            SELECT e.rate_limit FROM endpoints AS e WHERE e.id = item.endpoint_id
-        ) IS NULL) THEN NULL
-        WHEN busy.n = 0 OR EXISTS (
-            SELECT 1 FROM deliveries AS r
-            WHERE r.endpoint_id = item.endpoint_id AND r.status = '{in_flight}'
-                AND r.lease_expires_at >= :now
-            LIMIT 1 FOR SHARE SKIP LOCKED
         ) THEN CAST(:now AS timestamptz) END
-    FROM item CROSS JOIN LATERAL (
-        SELECT count(*) AS n FROM (
-            SELECT 1 FROM deliveries AS b
-            WHERE b.endpoint_id = item.endpoint_id AND b.status = '{in_flight}'
-                AND b.lease_expires_at >= :now
-            LIMIT {park_at}
-        ) AS leased
-    ) AS busy
-    WHERE delivery_id IN (SELECT delivery_id FROM claimed)
+    FROM item WHERE delivery_id IN (SELECT delivery_id FROM claimed)
     RETURNING id, parked_at
 )
 SELECT key, delivery_id, fingerprint, parked_at IS NOT NULL
@@ -184,8 +149,7 @@ def _statement(rows: int | None, guarded: bool) -> TextClause:
     if rows is not None:
         tuples = (", ".join(f":{name}_{i}" for name in _ITEM) for i in range(rows))
         items = "VALUES " + ", ".join(f"({t})" for t in tuples)
-    busy = {"in_flight": DeliveryStatus.DELIVERING.value, "park_at": PARK_AT_IN_FLIGHT}
-    return text(_STORE_POSTGRESQL.format(items=items, **busy, **_GUARDED[guarded]))
+    return text(_STORE_POSTGRESQL.format(items=items, **_GUARDED[guarded]))
 
 
 def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) -> Stored:
@@ -237,22 +201,13 @@ def _claim_sqlite() -> Any:
     ).returning(keys.c.key, keys.c.delivery_id, keys.c.fingerprint)
 
 
-_ENDPOINTS = Endpoint.__table__
-_PARKED = Delivery.__table__.alias("parked")
-_BUSY = Delivery.__table__.alias("busy")
-# The endpoints whose new deliveries are stored parked: some parked already, or busy.
-_BEHIND = select(_ENDPOINTS.c.id).where(
-    _ENDPOINTS.c.id.in_(bindparam("b_ids", expanding=True)),
-    or_(
-        exists().where(_PARKED.c.endpoint_id == _ENDPOINTS.c.id, _PARKED.c.parked_at.isnot(None)),
-        and_(
-            _ENDPOINTS.c.rate_limit.is_(None),
-            select(func.count())
-            .where(_BUSY.c.endpoint_id == _ENDPOINTS.c.id, leased_now(_BUSY))
-            .scalar_subquery()
-            >= PARK_AT_IN_FLIGHT,
-        ),
-    ),
+_PARKED_ENDPOINTS = (
+    select(Delivery.__table__.c.endpoint_id)
+    .where(
+        Delivery.__table__.c.endpoint_id.in_(bindparam("b_ids", expanding=True)),
+        Delivery.__table__.c.parked_at.isnot(None),
+    )
+    .distinct()
 )
 
 
@@ -276,8 +231,7 @@ def _store_sqlite(conn: Connection, shared: Shared, new: list[NewDelivery]) -> S
     stored = [n for n in new if n.key in claimed]
     if not stored:
         return Stored(claimed, set())
-    ids = list({n.endpoint_id for n in stored})
-    full = set(conn.scalars(_BEHIND, {"b_ids": ids, "b_now": shared.now}))
+    full = set(conn.scalars(_PARKED_ENDPOINTS, {"b_ids": list({n.endpoint_id for n in stored})}))
     rows = [
         {
             "id": n.delivery_id,

@@ -7,7 +7,6 @@ probes and closes the circuit, pauses on Retry-After and wakes parked deliveries
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -17,7 +16,6 @@ from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.ids import new_id
 from app.models import ApiKey, Delivery, Endpoint
 from app.retry import AttemptResult, Decision, decide
 from app.services import endpoint_health, leases
@@ -25,7 +23,6 @@ from app.services.dispatch import take_due
 from app.services.endpoint_health import Change, Policy, in_flight, wake_stranded
 from app.services.leases import Claim, Outcome
 from app.services.redelivery import retry_delivery
-from app.services.storing import PARK_AT_IN_FLIGHT, NewDelivery, Shared, store
 from tests.support import seed
 
 POLICY = Policy(max_in_flight=3, circuit_failures=2, circuit_cooldown=10, disable_after=3600)
@@ -462,66 +459,8 @@ def test_a_relay_is_one_statement_bounded_by_the_cap_with_the_endpoint_as_it_is_
     assert relayed.delivery_id not in {c.delivery_id for c in claims}
     assert relayed.endpoint.url == "http://127.0.0.1:10/"
     assert _in_flight(sessions, endpoint_id, now) == 2
-    # the endpoints' state, the leases, what is parked, the attempts, the finish; the
-    # destination, the relay
-    assert _verbs(statements) == [
-        *("SELECT", "SELECT", "SELECT", "INSERT", "UPDATE"),
-        *("SELECT", "UPDATE"),
-    ]
-
-
-def _blocked_on_a_lock(sessions: sessionmaker[Session], thread: threading.Thread) -> bool:
-    """Whether `thread`, running a transaction, is waiting for one: on PostgreSQL a backend
-    waits on a row lock; SQLite's writers wait for the database's one write lock."""
-    engine = sessions.kw["bind"]
-    deadline = time.monotonic() + 5
-    while thread.is_alive() and time.monotonic() < deadline:
-        if engine.dialect.name != "postgresql":
-            time.sleep(0.3)
-            return thread.is_alive()
-        with engine.connect() as conn:
-            waiting = conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"
-                )
-            )
-        if waiting:
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def test_a_record_finishing_while_a_send_parks_behind_its_attempt_relays_that_send(
-    sessions: sessionmaker[Session],
-) -> None:
-    """A busy endpoint's newcomer is stored parked behind an attempt in flight, and that
-    attempt's record must relay it even when the two meet: the ingest write holds the
-    attempt's row until it commits, and the record looks for parked deliveries only once it
-    holds its rows, so it waits and then finds the newcomer. (Before, a record looked first;
-    one that looked before the write committed left the newcomer for the scheduler.)"""
-    key, endpoint_id = _endpoint(sessions, max_in_flight=10)
-    ids = _deliveries(sessions, key, endpoint_id, PARK_AT_IN_FLIGHT)
-    now = utcnow()
-    claims = list(_claim(sessions, ids, now).values())
-    assert len(claims) == PARK_AT_IN_FLIGHT
-    engine = sessions.kw["bind"]
-    newcomer = NewDelivery("k-new", new_id("del"), "f" * 64, endpoint_id, None, "{}")
-    recorded: list[leases.Recorded] = []
-    record = threading.Thread(
-        target=lambda: recorded.append(_record_relaying(sessions, claims, now))
-    )
-
-    with engine.begin() as ingest:  # the write, up to its commit
-        shared = Shared(key.workspace_id, key.environment_id, now, now + timedelta(hours=1), None)
-        assert store(ingest, shared, [newcomer]).parked == {newcomer.delivery_id}
-        record.start()
-        assert _blocked_on_a_lock(sessions, record)
-    record.join(timeout=10)
-
-    [done] = recorded
-    assert [c.delivery_id for c in done.relayed] == [newcomer.delivery_id]
-    assert _row(sessions, Delivery, newcomer.delivery_id).lease_owner == "relay"
+    # the endpoints' state, the leases, the attempts, the finish; the destination, the relay
+    assert _verbs(statements) == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "UPDATE"]
 
 
 def test_no_relay_past_a_lowered_cap_or_for_a_rate_limited_endpoint(

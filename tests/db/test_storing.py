@@ -16,18 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.domain import DeliveryStatus
 from app.ids import new_id
-from app.models import ApiKey, Delivery, Endpoint, IdempotencyKey
-from app.services import leases
-from app.services.storing import (
-    PARK_AT_IN_FLIGHT,
-    VALUES_ROWS,
-    NewDelivery,
-    Shared,
-    Unverified,
-    store,
-)
+from app.models import ApiKey, Delivery, IdempotencyKey
+from app.services.storing import VALUES_ROWS, NewDelivery, Shared, Unverified, store
 from app.services.workspaces import create_endpoint, create_workspace
 
 NOW = utcnow()
@@ -153,56 +144,6 @@ def test_a_delivery_to_an_endpoint_with_parked_deliveries_is_stored_parked_behin
     with sessions() as session:
         assert session.get_one(Delivery, behind.delivery_id).parked_at == later
         assert session.get_one(Delivery, elsewhere.delivery_id).parked_at is None
-
-
-def _lease(sessions: sessionmaker[Session], ids: list[str], until: datetime) -> None:
-    """Put the deliveries in flight until `until`, as a claim leases them."""
-    with sessions.begin() as session:
-        for delivery_id in ids:
-            row = session.get_one(Delivery, delivery_id)
-            row.status, row.lease_owner, row.lease_expires_at = (
-                DeliveryStatus.DELIVERING,
-                "w",
-                until,
-            )
-
-
-def test_a_delivery_to_a_busy_endpoint_is_stored_parked_behind_an_attempt_that_will_relay_it(
-    engine: Engine, sessions: sessionmaker[Session], tenant: tuple[ApiKey, str, str]
-) -> None:
-    """With `PARK_AT_IN_FLIGHT` attempts in flight, a newcomer waits for one of them to
-    finish and relay its slot (no message, no claim); below it, with a lease run out (a
-    dead worker's) not counted, or for a rate-limited endpoint, it goes at once. On
-    PostgreSQL, while every attempt in flight is held by a finishing record (which may have
-    looked for parked deliveries already), it goes at once too."""
-    key, _token, endpoint_id = tenant
-    leased = [_new(endpoint_id) for _ in range(PARK_AT_IN_FLIGHT)]
-    with _write_engine(engine).begin() as conn:
-        store(conn, _shared(key, NOW, NOW + WINDOW), leased)
-    ids = [n.delivery_id for n in leased]
-    _lease(sessions, ids[:1], NOW - timedelta(seconds=1))  # ran out
-    _lease(sessions, ids[1:], NOW + WINDOW)
-    later = NOW + timedelta(seconds=1)
-
-    def parked() -> bool:
-        new = _new(endpoint_id)
-        with _write_engine(engine).begin() as conn:
-            return new.delivery_id in store(conn, _shared(key, later, later + WINDOW), [new])[1]
-
-    def rate_limit(per_second: float | None) -> None:
-        with sessions.begin() as session:
-            session.get_one(Endpoint, endpoint_id).rate_limit = per_second
-
-    assert not parked()  # PARK_AT_IN_FLIGHT - 1 live
-    _lease(sessions, ids[:1], NOW + WINDOW)
-    rate_limit(100.0)
-    assert not parked()
-    rate_limit(None)
-    if engine.dialect.name == "postgresql":
-        with sessions.begin() as recording:  # the records of all of them, under way
-            recording.execute(leases._LEASES, {"b_ids": ids})
-            assert not parked()
-    assert parked()
 
 
 def _queued(app: Flask) -> int:
