@@ -130,7 +130,7 @@ def test_upgrade_moves_url_credentials_and_encrypts_header_values(tmp_path: Path
     assert moved.url == "https://x.io:8443/h?a=1"
     assert (moved.auth_username, crypto.decrypt(moved.auth_password)) == ("us@r", "p:w")
     # (not `"k1" not in moved.config`: the ciphertext's base64 may contain those two letters)
-    assert json.loads(moved.config)["headers"]["X-Key"].startswith("fernet:")
+    assert json.loads(moved.config)["headers"]["X-Key"].startswith(crypto.PREFIX)
     assert crypto.map_header_values(json.loads(moved.config), crypto.decrypt) == {
         "headers": {"X-Key": "k1"}
     }
