@@ -82,17 +82,28 @@ def test_metrics_move_with_deliveries(stack: Stack, receiver: Receiver) -> None:
     assert total(web, requests_total, **route) - total(web_before, requests_total, **route) >= 2
     assert ("hookrelay_queue_lag_seconds", ()) in web
 
-    worker_after = workers(stack)()
-    attempts = "hookrelay_delivery_attempts_total"
-    for outcome, least in (("succeeded", 2), ("failed", 1)):
-        moved = total(worker_after, attempts, outcome=outcome) - total(
-            worker_before, attempts, outcome=outcome
-        )
-        assert moved >= least, outcome
-    count = "hookrelay_delivery_latency_seconds_count"
-    assert total(worker_after, count) - total(worker_before, count) >= 2
-    infinite = "hookrelay_delivery_latency_seconds_bucket"
-    assert total(worker_after, infinite, le="+Inf") - total(worker_before, infinite, le="+Inf") >= 2
+    # A worker counts an attempt just after its record commits, so the API can show a
+    # delivery as delivered a moment before the worker's counters move: wait for them.
+    latency = "hookrelay_delivery_latency_seconds"
+    wanted = [
+        ("hookrelay_delivery_attempts_total", {"outcome": "succeeded"}, 2),
+        ("hookrelay_delivery_attempts_total", {"outcome": "failed"}, 1),
+        (f"{latency}_count", {}, 2),
+        (f"{latency}_bucket", {"le": "+Inf"}, 2),
+    ]
+    deadline = time.monotonic() + 10
+    while True:
+        after = workers(stack)()
+        moved = [
+            (name, labels, total(after, name, **labels) - total(worker_before, name, **labels))
+            for name, labels, _ in wanted
+        ]
+        if all(m >= least for (*_, m), (*_, least) in zip(moved, wanted, strict=True)):
+            break
+        if time.monotonic() > deadline:
+            logs = {name: stack.log(name)[-2000:] for name in stack.metrics_ports}
+            pytest.fail(f"worker counters moved {moved}, want {wanted}; logs: {logs}")
+        time.sleep(0.2)
 
 
 def test_worker_health_command(stack: Stack) -> None:
