@@ -130,10 +130,16 @@ def test_delivery_log_lines_are_json_with_their_ids(stack: Stack, receiver: Rece
     endpoint = stack.endpoint(tenant, receiver.url(uuid.uuid4().hex[:12]))
     delivery_id = send(stack, tenant.api_key, endpoint["id"])
     assert stack.wait_final(delivery_id).status == "delivered"
-    time.sleep(0.5)  # the worker logs just after recording
-    for process in ("web", "worker"):
+
+    def lines_of(process: str) -> list[dict[str, str]]:
         logs = "".join(stack.log(p) for p in stack.procs if p.startswith(process))
-        lines = [json.loads(line) for line in logs.splitlines() if delivery_id in line]
+        return [json.loads(line) for line in logs.splitlines() if delivery_id in line]
+
+    deadline = time.monotonic() + 10  # the worker logs just after recording
+    while not lines_of("worker") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for process in ("web", "worker"):
+        lines = lines_of(process)
         assert lines, process
         for line in lines:
             assert line["delivery_id"] == delivery_id
