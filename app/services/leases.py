@@ -45,6 +45,14 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A delivery the claim may take, as `endpoint_health.admit` reads it."""
+
+    id: str
+    operator_retry: bool
+
+
+@dataclass(frozen=True)
 class Outcome:
     """One finished attempt, ready to be recorded against its claim."""
 
@@ -64,22 +72,30 @@ _CLAIMABLE = or_(
     and_(deliveries.c.status == DeliveryStatus.DELIVERING, deliveries.c.lease_expires_at < _NOW),
 )
 # Claimable, unless parked by the cap (parked when already due; a hold parks a delivery
-# until a later time, when its message may claim it again): see `claim_group`.
-_CANDIDATES = select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.operator_retry).where(
-    deliveries.c.id.in_(_IDS),
-    _CLAIMABLE,
-    or_(
-        deliveries.c.parked_at.is_(None),
-        deliveries.c.operator_retry,
-        deliveries.c.next_attempt_at > deliveries.c.parked_at,
-    ),
-)
+# until a later time, when its message may claim it again), each with its endpoint's
+# destination and state, the endpoints locked: see `claim_group`. One statement, not a read
+# and then a lock: most single sends are claimed alone, where a statement is about a sixth
+# of the claim's CPU (docs/performance.md).
 _STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in DESTINATION_FIELDS]
-_ENDPOINTS = (
-    select(*(endpoints.c[name] for name in (*DESTINATION_FIELDS, *_STATE_ONLY)))
-    .where(endpoints.c.id.in_(_IDS))
+_CANDIDATES = (
+    select(
+        deliveries.c.id.label("delivery_id"),
+        deliveries.c.operator_retry,
+        *(endpoints.c[name] for name in (*DESTINATION_FIELDS, *_STATE_ONLY)),
+    )
+    .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+    .where(
+        deliveries.c.id.in_(_IDS),
+        _CLAIMABLE,
+        or_(
+            deliveries.c.parked_at.is_(None),
+            deliveries.c.operator_retry,
+            deliveries.c.next_attempt_at > deliveries.c.parked_at,
+        ),
+    )
     .order_by(endpoints.c.id)
-    .with_for_update(key_share=True)  # FOR NO KEY UPDATE: ingest's foreign-key checks go on
+    # FOR NO KEY UPDATE OF endpoints: ingest's foreign-key checks go on.
+    .with_for_update(key_share=True, of=endpoints)
 )
 _LEASED = {
     "status": DeliveryStatus.DELIVERING,
@@ -169,12 +185,13 @@ def claim_group(
     """Take the lease on each delivery that is due (or whose owner's lease ran out) and that
     its endpoint admits now; defer the others without an attempt.
 
-    The endpoints are locked before anything is decided, so the in-flight count read next
-    holds until commit: on PostgreSQL a concurrent claimer of the same endpoint waits for the
-    lock and then counts this group's claims; on SQLite the immediate transaction serializes
-    claimers. The final UPDATE re-checks each delivery, so a delivery taken meanwhile by
-    another worker (a duplicate message) comes back to no one but that worker. The
-    admission tells what was deferred and which circuits a probe half-opened.
+    One statement reads the candidates with their endpoints and locks those (in id order)
+    before anything is decided, so the in-flight count read next holds until commit: on
+    PostgreSQL a concurrent claimer of the same endpoint waits for the lock and then counts
+    this group's claims; on SQLite the immediate transaction serializes claimers. The final
+    UPDATE re-checks each delivery, so a delivery taken meanwhile by another worker (a
+    duplicate message) comes back to no one but that worker. The admission tells what was
+    deferred and which circuits a probe half-opened.
 
     An endpoint found full parks its due backlog too, and one found blocked (circuit open,
     paused) holds it: the messages of parked deliveries claim nothing, so a burst costs one
@@ -182,19 +199,18 @@ def claim_group(
     or with an operator's retry.
     """
     plan = Admission()
-    waiting = session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now})
-    by_endpoint: dict[str, list[Any]] = defaultdict(list)
-    for row in waiting:
-        by_endpoint[row.endpoint_id].append(row)
+    found: dict[str, Any] = {}
+    by_endpoint: dict[str, list[Candidate]] = defaultdict(list)
+    for row in session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now}):
+        found[row.id] = row
+        by_endpoint[row.id].append(Candidate(row.delivery_id, row.operator_retry))
     if not by_endpoint:
         return {}, plan
-    found = {row.id: row for row in session.execute(_ENDPOINTS, {"b_ids": sorted(by_endpoint)})}
     counts = endpoint_health.in_flight(session, sorted(by_endpoint), now)
     for endpoint_id, rows in by_endpoint.items():
-        if endpoint_id in found:  # else deleted meanwhile, and its deliveries with it
-            endpoint_health.admit(
-                found[endpoint_id], rows, counts.get(endpoint_id, 0), policy, now, plan
-            )
+        endpoint_health.admit(
+            found[endpoint_id], rows, counts.get(endpoint_id, 0), policy, now, plan
+        )
     endpoint_health.apply_admission(session, plan, _CLAIMABLE, now)
     if not plan.claim:
         return {}, plan

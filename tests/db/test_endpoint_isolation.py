@@ -126,6 +126,21 @@ def test_the_cap_holds_for_concurrent_claimers(sessions: sessionmaker[Session]) 
     assert len(taken) == 2
 
 
+def test_a_lone_claim_is_three_statements(sessions: sessionmaker[Session]) -> None:
+    """Its candidates with their endpoints locked, the endpoints' count in flight, the lease.
+
+    Single sends are mostly claimed alone, so each statement more is a round trip and about
+    0.15 ms of worker CPU per delivery (docs/performance.md, round 11).
+    """
+    key, endpoint_id = _endpoint(sessions)
+    [delivery_id] = _deliveries(sessions, key, endpoint_id, 1)
+    with _statements(sessions) as statements:
+        claims = _claim(sessions, [delivery_id], utcnow())
+
+    assert list(claims) == [delivery_id]
+    assert _verbs(statements) == ["SELECT", "SELECT", "UPDATE"]
+
+
 def test_a_full_endpoint_parks_its_due_backlog_whose_messages_then_cost_one_read(
     sessions: sessionmaker[Session],
 ) -> None:
