@@ -130,7 +130,7 @@ def test_a_lone_claim_is_three_statements(sessions: sessionmaker[Session]) -> No
     """Its candidates with their endpoints locked, the endpoints' count in flight, the lease.
 
     Single sends are mostly claimed alone, so each statement more is a round trip and about
-    0.15 ms of worker CPU per delivery (docs/performance.md, round 11).
+    0.17 ms of worker CPU per delivery (docs/performance.md, round 11).
     """
     key, endpoint_id = _endpoint(sessions)
     [delivery_id] = _deliveries(sessions, key, endpoint_id, 1)
