@@ -109,8 +109,8 @@ class System:
 
 NAIVE = System("naive", naive=True)
 CORES = os.cpu_count() or 2
-# On Redis a worker process's consumer waits on a BRPOP round trip per message, so two
-# processes per core keep the cores busy where one per core leaves them ~20 % idle; on
-# RabbitMQ one process per core already does (measured: docs/performance.md).
-HOOKRELAY = System("hookrelay", worker_processes=2 * CORES)
+# One worker process per core on either broker. Fewer processes make larger groups of claims
+# and records per process; two per core on Redis drained a backlog no faster and cost single
+# sends 1.4x the CPU of one per core (docs/performance.md, round 12).
+HOOKRELAY = System("hookrelay", worker_processes=CORES)
 HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)
