@@ -60,6 +60,37 @@ async def ingest(
     }
 
 
+async def single_sends_in_turns(
+    webs: dict[str, tuple[Client, int]], sizes: Sizes
+) -> dict[str, Figures]:
+    """Single sends to each system's web in turns (workers stopped), so that a drift of the
+    machine falls on every system alike; each one's web CPU per accepted request over all
+    its turns. `webs`: system name -> (its client, its web process group).
+
+    Measured apart, minutes from each other, the two systems' figures moved with the
+    machine's state more than with their code (docs/performance.md, round 13). Each system
+    first gets `turn_warm_up` sends: every web process then knows the key, and every pooled
+    connection has prepared its statement, as in a service that has been running.
+    """
+    for client, _web in webs.values():
+        await closed_loop(client.single, sizes.turn_warm_up, sizes.concurrency, timeout=60)
+    cpu = dict.fromkeys(webs, 0.0)
+    accepted = dict.fromkeys(webs, 0)
+    for _ in range(sizes.turns):
+        for name, (client, web) in webs.items():
+            before = group_cpu_seconds(web)
+            done = await closed_loop(client.single, sizes.turn_singles, sizes.concurrency, 300)
+            cpu[name] += group_cpu_seconds(web) - before
+            accepted[name] += len(done.ids)
+    return {
+        name: {
+            "turns_single_cpu_ms": cpu[name] / accepted[name] * 1000,
+            "turns_single_rps_core": accepted[name] / cpu[name] if cpu[name] else 0.0,
+        }
+        for name in webs
+    }
+
+
 async def wait_arrivals(port: int, expected: int, timeout: float) -> None:
     """Poll the receiver until it has `expected` unique deliveries, or the deadline passes."""
     deadline = time.monotonic() + timeout

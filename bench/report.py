@@ -34,6 +34,10 @@ MAIN = [
     ("single_p99_ms", "ingest single p99 ms", False),
     ("single_cpu_ms", "ingest single, web CPU ms per accepted request", False),
     ("single_rps_core", "ingest single, requests/s per web core", True),
+    # The same two figures with every system's web measured in turns (phases.single_sends_in_turns):
+    # the ones the targets read.
+    ("turns_single_cpu_ms", "ingest single in turns, web CPU ms per accepted request", False),
+    ("turns_single_rps_core", "ingest single in turns, requests/s per web core", True),
     ("latency_p50_ms", "accept to receipt at 100/s, p50 ms", False),
     ("latency_p99_ms", "accept to receipt at 100/s, p99 ms", False),
     ("latency_lost", "latency run, lost", False),
@@ -217,8 +221,8 @@ def targets(results: Results) -> list[str]:
         ("0 lost", all(r[k] == 0 for s in results.runs.values() for r in s for k in LOST)),
         ("batch ingest >= 1,500 items/s (redis)", median(hr, "batch_items_s") >= 1500),
         ("single ingest >= 1.5x naive", ratio_of("single_rps") >= 1.5),
-        ("single send <= 1.5 ms of web CPU (redis)", median(hr, "single_cpu_ms") <= 1.5),
-        ("single sends per web core >= 2x naive (redis)", ratio_of("single_rps_core") >= 2),
+        ("single send <= 1.5 ms of web CPU (redis)", median(hr, "turns_single_cpu_ms") <= 1.5),
+        ("single sends per web core >= 2x naive (redis)", ratio_of("turns_single_rps_core") >= 2),
         ("latency p50 <= 30 ms", median(hr, "latency_p50_ms") <= 30),
         ("latency p99 <= 200 ms", median(hr, "latency_p99_ms") <= 200),
         ("growth: ingest within 20 %", max(worse("batch_items_s"), worse("single_rps")) <= 0.2),

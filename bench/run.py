@@ -52,13 +52,18 @@ class Sizes:
     isolation_bad: int = 5_000  # deliveries queued to the misbehaving endpoint
     isolation_rate: float = 50.0  # healthy single sends per second meanwhile
     isolation_seconds: float = 20.0
+    turns: int = 6  # of single sends to each system's web in turn
+    turn_singles: int = 500
+    turn_warm_up: int = 400
 
 
 FULL = Sizes()
 QUICK = Sizes(
     1, 2_000, 1_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000, 2_000, 50.0, 10.0
 )
+QUICK = replace(QUICK, turns=3, turn_singles=300, turn_warm_up=200)
 SMOKE = Sizes(1, 200, 50, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
+SMOKE = replace(SMOKE, turns=2, turn_singles=20, turn_warm_up=20)
 
 
 class Receiver:
@@ -110,6 +115,19 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
         return figures
     finally:
         stack.stop()
+
+
+async def in_turns(systems: list[System], sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
+    """Every system's web up at once, workers stopped: single sends to each in turn."""
+    stacks: dict[str, tuple[Stack, Client]] = {}
+    try:
+        for system in systems:
+            stacks[system.name] = _start(system, workdir / f"turns-{system.name}", receiver)
+        webs = {name: (client, stack.procs["web"].pid) for name, (stack, client) in stacks.items()}
+        return await phases.single_sends_in_turns(webs, sizes)
+    finally:
+        for stack, _client in stacks.values():
+            stack.stop()
 
 
 async def growth(system: System, sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
@@ -197,6 +215,10 @@ async def main_async(
                 print(f"run {run + 1}/{sizes.runs}: {system.name}", file=sys.stderr, flush=True)
                 figures = await one_run(system, sizes, receiver, workdir / f"{system.name}-{run}")
                 results.runs.setdefault(system.name, []).append(figures)
+            print(f"run {run + 1}/{sizes.runs}: single sends in turns", file=sys.stderr, flush=True)
+            turns = await in_turns(systems, sizes, receiver, workdir / f"turns-{run}")
+            for name, figures in turns.items():
+                results.runs[name][-1] |= figures
         print("growth and memory: hookrelay", file=sys.stderr, flush=True)
         results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
         results.isolation = await isolation_phase(sizes, systems, receiver, workdir)

@@ -1,9 +1,10 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
-A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, the
-isolation turns with a few hundred deliveries queued to each misbehaving endpoint, a few
-hundred no-op tasks through Celery alone and a few hundred single sends through the
-frameworks alone: nothing accepted may be lost, and the printed table has every row.
+A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, a
+few dozen single sends to both webs in turns, the isolation turns with a few hundred
+deliveries queued to each misbehaving endpoint, a few hundred no-op tasks through Celery
+alone and a few hundred single sends through the frameworks alone: nothing accepted may be
+lost, and the printed table has every row.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
         # Web CPU per accepted request and item, from the web processes' own counters.
         assert run["single_cpu_ms"] > 0 and run["batch_cpu_ms"] > 0, system
         assert run["single_rps_core"] == pytest.approx(1000 / run["single_cpu_ms"]), system
+        # The same, with both webs up and sent to in turns: what the targets read.
+        assert run["turns_single_cpu_ms"] > 0, system
+        assert run["turns_single_rps_core"] == pytest.approx(1000 / run["turns_single_cpu_ms"])
         # End to end, the CPU of the web, the workers and PostgreSQL per delivery.
         parts = [run[f"e2e_single_{part}_ms"] for part in ("web", "workers", "pg")]
         assert all(cpu > 0 for cpu in parts) and run["e2e_cpu_ms"] > 0, system
