@@ -53,7 +53,8 @@ def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> F
             "HOOKRELAY_QUEUE": queue,
             "HOOKRELAY_NOOP_OUT": out,
         }
-        publisher = Publisher(make_celery(Settings.from_env(env)))
+        settings = Settings.from_env(env)
+        publisher = Publisher(make_celery(settings))
         start = time.perf_counter()
         published = publisher.publish(f"noop_{n}" for n in range(count))
         publish_s = published / (time.perf_counter() - start)
@@ -61,8 +62,9 @@ def noop(system: System, broker_url: str, count: int, timeout: float = 300) -> F
             _drain(
                 system, env, lambda: _queued(broker_url, queue), timeout, Path(out, "worker.log")
             )
-        finally:
+        finally:  # both lanes: the workers declared the retry lane too
             delete_queue(broker_url, queue)
+            delete_queue(broker_url, settings.retry_queue_name)
         ran = [json.loads(p.read_text()) for p in Path(out).glob("*.json")]
     done = sum(int(r["count"]) for r in ran)
     busy = [r for r in ran if r["count"]]

@@ -245,14 +245,22 @@ class Stack:
 def delete_queue(broker: str, queue: str) -> None:
     """Drop a queue the run made; a failure is ignored (a stale queue is harmless), and a
     broker that is gone (a fault test's, stopped first) is not waited for: kombu would
-    retry the connection for seconds."""
-    from kombu import Connection
+    retry the connection for seconds.
+
+    On Redis kombu deletes only the bindings declared through the same connection, and the
+    stack's processes declared this one in theirs: it is declared here first (as hookrelay
+    declares its queues, `app.queue.config`), so the list and its binding both go.
+    """
+    from kombu import Connection, Exchange, Queue
 
     try:
         with Connection(broker, connect_timeout=3) as conn:
             if not reachable(conn.port or 0, conn.hostname or "127.0.0.1"):
                 return
-            conn.default_channel.queue_delete(queue)
+            channel = conn.default_channel
+            if conn.transport.driver_type == "redis":
+                Queue(queue, Exchange(queue), routing_key=queue)(channel).declare()
+            channel.queue_delete(queue)
     except Exception:  # cleanup only; a stale test queue is harmless
         pass
 

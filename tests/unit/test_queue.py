@@ -157,7 +157,7 @@ def test_a_single_message_on_redis_is_what_the_producer_would_put_there() -> Non
         [direct] = client.lrange(queue_name, 0, -1)
     finally:
         celery.close()
-        client.delete(queue_name)
+        delete_queue(REDIS_URL, queue_name)
         client.close()
 
     def entry(raw: bytes) -> dict[str, Any]:
@@ -171,3 +171,21 @@ def test_a_single_message_on_redis_is_what_the_producer_would_put_there() -> Non
 
     assert entry(direct) == entry(by_producer)
     assert entry(direct)["body"][0] == ["del_1"]
+
+
+def test_delete_queue_drops_a_redis_queue_another_process_declared() -> None:
+    """A test stack's web and worker declare and fill its queue in their own processes;
+    stopping the stack must still drop the list and its binding, or every run leaves them."""
+    need("redis")
+    queue_name = f"hookrelay-test-{uuid.uuid4().hex[:8]}"
+    other = redis.Redis.from_url(REDIS_URL)
+    binding = f"_kombu.binding.{queue_name}"
+    other.lpush(queue_name, "a message left in the queue")
+    other.sadd(binding, f"{queue_name}\x06\x16\x06\x16{queue_name}")
+    try:
+        delete_queue(REDIS_URL, queue_name)
+
+        assert other.exists(queue_name, binding) == 0
+    finally:
+        other.delete(queue_name, binding)
+        other.close()
