@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -89,6 +90,41 @@ async def single_sends_in_turns(
         }
         for name in webs
     }
+
+
+async def end_to_end_in_turns(
+    systems: dict[str, tuple[Client, Processes]], sizes: Sizes, port: int
+) -> dict[str, Figures]:
+    """Single sends end to end to each system in turn, every system's workers up, so that a
+    drift of the machine falls on every system alike: each one's rate and CPU per delivery
+    over all its turns, named as `end_to_end` names them with a `turns_` prefix.
+    `systems`: system name -> (its client, its processes).
+
+    Measured apart, the ratio of the two systems' rates moved with the machine from one run
+    to the next (1.84x-2.62x on the same code, docs/performance.md, round 14). Each system
+    first gets `e2e_turn_warm_up` sends, so that its workers' pools are open.
+    """
+    for client, processes in systems.values():
+        await end_to_end(client, sizes.e2e_turn_warm_up, sizes.concurrency, port, processes, True)
+    turns: dict[str, list[Figures]] = {name: [] for name in systems}
+    for _ in range(sizes.e2e_turns):
+        for name, (client, processes) in systems.items():
+            turns[name].append(
+                await end_to_end(
+                    client, sizes.e2e_turn_singles, sizes.concurrency, port, processes, True
+                )
+            )
+    return {name: _pooled(figures) for name, figures in turns.items()}
+
+
+def _pooled(turns: list[Figures]) -> Figures:
+    """Turns of equal size as one: the rate over their summed time, CPU per delivery averaged,
+    the lost and duplicated summed."""
+    pooled = {f"turns_{key}": statistics.fmean(t[key] for t in turns) for key in turns[0]}
+    pooled["turns_e2e_single_per_s"] = len(turns) / sum(1 / t["e2e_single_per_s"] for t in turns)
+    for key in ("e2e_single_lost", "e2e_single_duplicates"):
+        pooled[f"turns_{key}"] = sum(t[key] for t in turns)
+    return pooled
 
 
 async def wait_arrivals(port: int, expected: int, timeout: float) -> None:

@@ -25,6 +25,15 @@ MAIN = [
     ("e2e_single_web_ms", "end to end with single sends, web CPU ms per delivery", False),
     ("e2e_single_workers_ms", "end to end with single sends, worker CPU ms per delivery", False),
     ("e2e_single_pg_ms", "end to end with single sends, PostgreSQL CPU ms per delivery", False),
+    # The same with every system up and sent to in turns (phases.end_to_end_in_turns): the
+    # figures the targets read.
+    ("turns_e2e_single_per_s", "end to end with single sends in turns, deliveries/s", True),
+    ("turns_e2e_single_lost", "end to end with single sends in turns, lost", False),
+    (
+        "turns_e2e_single_cpu_ms",
+        "end to end with single sends in turns, CPU ms per delivery (web + workers + PostgreSQL)",
+        False,
+    ),
     ("batch_items_s", "ingest, 20-item batches, items/s", True),
     ("batch_p50_ms", "ingest batch p50 ms", False),
     ("batch_p99_ms", "ingest batch p99 ms", False),
@@ -42,7 +51,7 @@ MAIN = [
     ("latency_p99_ms", "accept to receipt at 100/s, p99 ms", False),
     ("latency_lost", "latency run, lost", False),
 ]
-LOST = ("e2e_lost", "e2e_single_lost")
+LOST = ("e2e_lost", "e2e_single_lost", "turns_e2e_single_lost")
 GROWTH = [
     ("batch_items_s", "ingest batch items/s", True),
     ("single_rps", "ingest single requests/s", True),
@@ -217,7 +226,10 @@ def targets(results: Results) -> list[str]:
 
     checks = [
         ("end to end >= 5x naive (redis)", ratio_of("e2e_per_s") >= 5),
-        ("end to end with single sends >= 2x naive (redis)", ratio_of("e2e_single_per_s") >= 2),
+        (
+            "end to end with single sends >= 2x naive (redis)",
+            ratio_of("turns_e2e_single_per_s") >= 2,
+        ),
         ("0 lost", all(r[k] == 0 for s in results.runs.values() for r in s for k in LOST)),
         ("batch ingest >= 1,500 items/s (redis)", median(hr, "batch_items_s") >= 1500),
         ("single ingest >= 1.5x naive", ratio_of("single_rps") >= 1.5),
@@ -252,16 +264,16 @@ def single_send_cpu(results: Results) -> list[str]:
     """Where the single sends' CPU went: on shared cores a rate is the cores over the CPU
     per delivery, so 2x naive's rate needs half naive's CPU per delivery."""
     hr = results.runs["hookrelay"]
-    if "e2e_single_cpu_ms" not in hr[0]:
+    if "turns_e2e_single_cpu_ms" not in hr[0]:
         return []
-    naive = median(results.runs["naive"], "e2e_single_cpu_ms")
+    naive = median(results.runs["naive"], "turns_e2e_single_cpu_ms")
     parts = ", ".join(
-        f"{part} {median(hr, f'e2e_single_{key}_ms'):.2f}"
+        f"{part} {median(hr, f'turns_e2e_single_{key}_ms'):.2f}"
         for key, part in (("web", "web"), ("workers", "workers"), ("pg", "PostgreSQL"))
     )
     return [
-        f"- note   end to end with single sends, CPU per delivery: hookrelay"
-        f" {median(hr, 'e2e_single_cpu_ms'):.2f} ms ({parts}), naive {naive:.2f} ms;"
+        f"- note   end to end with single sends in turns, CPU per delivery: hookrelay"
+        f" {median(hr, 'turns_e2e_single_cpu_ms'):.2f} ms ({parts}), naive {naive:.2f} ms;"
         f" 2x naive's rate on shared cores needs {naive / 2:.2f} ms"
     ]
 
@@ -273,7 +285,7 @@ def single_send_floor(results: Results, cores: int | None = None) -> list[str]:
     if not results.floors or not noop:
         return []
     cores = cores or os.cpu_count() or 1
-    wanted = 2 * median(results.runs["naive"], "e2e_single_per_s")
+    wanted = 2 * median(results.runs["naive"], "turns_e2e_single_per_s")
     budget = cores / wanted * 1000
     floor = sum(results.floors[key] for key, _ in FLOORS) + noop
     return [

@@ -55,15 +55,22 @@ class Sizes:
     turns: int = 6  # of single sends to each system's web in turn
     turn_singles: int = 500
     turn_warm_up: int = 400
+    e2e_turns: int = 2  # of single sends end to end to each system in turn
+    e2e_turn_singles: int = 2_000
+    e2e_turn_warm_up: int = 300
 
 
 FULL = Sizes()
 QUICK = Sizes(
     1, 2_000, 1_000, 50, 300, 16, 100.0, 5.0, 100_000, 10_000, 10_000, 5.0, 2_000, 2_000, 50.0, 10.0
 )
-QUICK = replace(QUICK, turns=3, turn_singles=300, turn_warm_up=200)
+QUICK = replace(
+    QUICK, turns=3, turn_singles=300, turn_warm_up=200, e2e_turn_singles=1_000, e2e_turn_warm_up=200
+)
 SMOKE = Sizes(1, 200, 50, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
-SMOKE = replace(SMOKE, turns=2, turn_singles=20, turn_warm_up=20)
+SMOKE = replace(
+    SMOKE, turns=2, turn_singles=20, turn_warm_up=20, e2e_turn_singles=50, e2e_turn_warm_up=20
+)
 
 
 class Receiver:
@@ -118,13 +125,22 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
 
 
 async def in_turns(systems: list[System], sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
-    """Every system's web up at once, workers stopped: single sends to each in turn."""
+    """Every system up at once: single sends to each web in turn with the workers stopped,
+    then, the workers started, single sends end to end to each in turn."""
     stacks: dict[str, tuple[Stack, Client]] = {}
     try:
         for system in systems:
             stacks[system.name] = _start(system, workdir / f"turns-{system.name}", receiver)
         webs = {name: (client, stack.procs["web"].pid) for name, (stack, client) in stacks.items()}
-        return await phases.single_sends_in_turns(webs, sizes)
+        figures = await phases.single_sends_in_turns(webs, sizes)
+        started = {}
+        for system in systems:
+            stack, client = stacks[system.name]
+            system.discard_backlog(stack)
+            workers = system.start_workers(stack)
+            started[system.name] = (client, phases.Processes(stack.procs["web"].pid, workers))
+        e2e = await phases.end_to_end_in_turns(started, sizes, receiver.port)
+        return {name: figures[name] | e2e[name] for name in figures}
     finally:
         for stack, _client in stacks.values():
             stack.stop()

@@ -1,10 +1,10 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
 A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, a
-few dozen single sends to both webs in turns, the isolation turns with a few hundred
-deliveries queued to each misbehaving endpoint, a few hundred no-op tasks through Celery
-alone and a few hundred single sends through the frameworks alone: nothing accepted may be
-lost, and the printed table has every row.
+few dozen single sends to both webs in turns and then end to end in turns, the isolation
+turns with a few hundred deliveries queued to each misbehaving endpoint, a few hundred no-op
+tasks through Celery alone and a few hundred single sends through the frameworks alone:
+nothing accepted may be lost, and the printed table has every row.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
         parts = [run[f"e2e_single_{part}_ms"] for part in ("web", "workers", "pg")]
         assert all(cpu > 0 for cpu in parts) and run["e2e_cpu_ms"] > 0, system
         assert run["e2e_single_cpu_ms"] == pytest.approx(sum(parts)), system
+        # The same end to end with every system up and sent to in turns: what the target reads.
+        assert run["turns_e2e_single_per_s"] > 0 and run["turns_e2e_single_lost"] == 0, system
+        parts = [run[f"turns_e2e_single_{part}_ms"] for part in ("web", "workers", "pg")]
+        assert run["turns_e2e_single_cpu_ms"] == pytest.approx(sum(parts)), system
     # Each column measured the system it names: the naive app does not sign, hookrelay always does.
     for share in ("e2e_signed_share", "e2e_single_signed_share"):
         assert results.runs["naive"][0][share] == 0.0
@@ -66,7 +70,7 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION + FLOORS:
         assert f"| {label} |" in table
     assert "2x naive with single sends is" in table
-    assert "end to end with single sends, CPU per delivery: hookrelay" in table
+    assert "end to end with single sends in turns, CPU per delivery: hookrelay" in table
 
 
 def test_hookrelay_runs_with_its_ingest_limits_out_of_the_loads_reach(tmp_path: Path) -> None:

@@ -1,8 +1,11 @@
 """The benchmark's report: how a target's CPU budget is set against the frameworks' floor,
-and where the single sends' CPU went."""
+where the single sends' CPU went, and how turns of single sends add up."""
 
 from __future__ import annotations
 
+import pytest
+
+from bench.phases import _pooled
 from bench.report import Results, single_send_cpu, single_send_floor
 
 
@@ -10,7 +13,7 @@ def _results(naive_single_per_s: float) -> Results:
     return Results(
         sizes={"runs": 1},
         systems=["naive", "hookrelay"],
-        runs={"naive": [{"e2e_single_per_s": naive_single_per_s}]},
+        runs={"naive": [{"turns_e2e_single_per_s": naive_single_per_s}]},
         ceilings={"hookrelay": {"noop_cpu_ms": 0.8}},
         floors={
             "floor_web_ms": 0.9,
@@ -38,15 +41,34 @@ def test_no_floor_note_without_the_celery_figure() -> None:
 
 
 def test_the_cpu_note_splits_a_single_send_and_halves_naives_cost_for_the_2x_target() -> None:
-    hookrelay = {"e2e_single_cpu_ms": 6.0, "e2e_single_web_ms": 2.0}
-    hookrelay |= {"e2e_single_workers_ms": 3.0, "e2e_single_pg_ms": 1.0}
+    hookrelay = {"turns_e2e_single_cpu_ms": 6.0, "turns_e2e_single_web_ms": 2.0}
+    hookrelay |= {"turns_e2e_single_workers_ms": 3.0, "turns_e2e_single_pg_ms": 1.0}
     results = Results(
         sizes={"runs": 1},
         systems=["naive", "hookrelay"],
-        runs={"naive": [{"e2e_single_cpu_ms": 11.0}], "hookrelay": [hookrelay]},
+        runs={"naive": [{"turns_e2e_single_cpu_ms": 11.0}], "hookrelay": [hookrelay]},
     )
 
     [note] = single_send_cpu(results)
 
     assert "hookrelay 6.00 ms (web 2.00, workers 3.00, PostgreSQL 1.00), naive 11.00 ms" in note
     assert "needs 5.50 ms" in note
+
+
+def _turn(per_s: float, cpu_ms: float, lost: float = 0.0) -> dict[str, float]:
+    return {
+        "e2e_single_per_s": per_s,
+        "e2e_single_cpu_ms": cpu_ms,
+        "e2e_single_lost": lost,
+        "e2e_single_duplicates": 0.0,
+    }
+
+
+def test_turns_of_single_sends_pool_into_one_rate_and_one_cpu_per_delivery() -> None:
+    # Two turns of equal size at 200/s and 600/s took 1/200 + 1/600 s per delivery each:
+    # 2 deliveries in 1/150 s is 300/s, not the 400/s of the mean rate.
+    pooled = _pooled([_turn(200.0, 4.0, lost=1.0), _turn(600.0, 2.0)])
+
+    assert pooled["turns_e2e_single_per_s"] == pytest.approx(300.0)
+    assert pooled["turns_e2e_single_cpu_ms"] == pytest.approx(3.0)
+    assert pooled["turns_e2e_single_lost"] == 1.0
