@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    literal_column,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -107,6 +109,21 @@ def _picked_by(element: picked_by, compiler: SQLCompiler, **kw: Any) -> str:
 def _picked_by_postgresql(element: picked_by, compiler: SQLCompiler, **kw: Any) -> str:
     looked_up = element.column == any_(func.array(element.picked.scalar_subquery()))
     return compiler.process(looked_up, **kw)
+
+
+def status_in(column: ColumnElement[str], statuses: Iterable[str]) -> ColumnElement[bool]:
+    """`column` is one of `statuses`, the constants written into the statement, not bound.
+
+    The partial indexes on deliveries name statuses in their predicates (in flight, due,
+    leased, unparked). A prepared statement's generic plan can use such an index only when
+    its own text says the same: with the status bound, PostgreSQL's generic plan of the
+    in-flight count read every row of the endpoint through `ix_deliveries_endpoint_id_id`
+    (docs/performance.md, round 14). Written as the predicates are (`=` for one status):
+    SQLite matches `status IN ('delivering')` to no index on `status = 'delivering'`. The
+    statuses are the domain's own words, never input.
+    """
+    constants: list[ColumnElement[str]] = [literal_column(f"'{status}'") for status in statuses]
+    return column == constants[0] if len(constants) == 1 else column.in_(constants)
 
 
 def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:

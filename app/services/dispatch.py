@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.db import status_in
 from app.domain import WAITING_STATUSES, DeliveryStatus
 from app.models import Delivery
 
@@ -47,13 +48,13 @@ def take_due_lanes(
     stale = now - timedelta(seconds=requeue_after)
     not_recent = or_(deliveries.c.enqueued_at.is_(None), deliveries.c.enqueued_at < stale)
     due = and_(
-        deliveries.c.status.in_(WAITING_STATUSES),
+        status_in(deliveries.c.status, WAITING_STATUSES),
         deliveries.c.next_attempt_at <= now,
         not_recent,
         deliveries.c.parked_at.is_(None),
     )
     orphaned = and_(
-        deliveries.c.status == DeliveryStatus.DELIVERING,
+        status_in(deliveries.c.status, [DeliveryStatus.DELIVERING]),
         deliveries.c.lease_expires_at < now,
         not_recent,
     )

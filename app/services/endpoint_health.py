@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.config import Settings
-from app.db import UTCDateTime, picked_by
+from app.db import UTCDateTime, picked_by, status_in
 from app.domain import WAITING_STATUSES, DeliveryStatus
 from app.models import Delivery, Endpoint
 from app.retry import AttemptResult, parse_retry_after
@@ -335,7 +335,8 @@ _LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
 def leased_now(table: FromClause) -> ColumnElement[bool]:
     """The condition of a delivery in flight: leased, and the lease not run out (`table` is
     the deliveries table or an alias of it)."""
-    return and_(table.c.status == DeliveryStatus.DELIVERING, table.c.lease_expires_at >= _NOW)
+    in_flight = status_in(table.c.status, [DeliveryStatus.DELIVERING])
+    return and_(in_flight, table.c.lease_expires_at >= _NOW)
 
 
 def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
@@ -353,7 +354,7 @@ def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
         .where(
             table.c.endpoint_id == bindparam("b_endpoint"),
             table.c.parked_at.isnot(None),
-            table.c.status.in_(WAITING_STATUSES),
+            status_in(table.c.status, WAITING_STATUSES),
             table.c.next_attempt_at <= _NOW,
         )
         .order_by(table.c.parked_at)
@@ -500,7 +501,7 @@ _PARK_BACKLOG = (
             select(_BACKLOG.c.id)
             .where(
                 _BACKLOG.c.endpoint_id == bindparam("b_endpoint"),
-                _BACKLOG.c.status.in_(WAITING_STATUSES),
+                status_in(_BACKLOG.c.status, WAITING_STATUSES),
                 _BACKLOG.c.next_attempt_at <= _NOW,
                 _BACKLOG.c.parked_at.is_(None),
                 _BACKLOG.c.operator_retry.is_(False),
@@ -577,7 +578,7 @@ def hold_backlog(session: Executor, endpoint_id: str, until: datetime, now: date
         deliveries.update()
         .where(
             deliveries.c.endpoint_id == endpoint_id,
-            deliveries.c.status.in_(WAITING_STATUSES),
+            status_in(deliveries.c.status, WAITING_STATUSES),
             deliveries.c.next_attempt_at < until,
             deliveries.c.operator_retry.is_(False),
             deliveries.c.parked_at.is_(None),

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, delete, func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import status_in
 from app.domain import FINAL_STATUSES, WAITING_STATUSES, DeliveryStatus
 from app.models import Delivery, IdempotencyKey
 
@@ -23,7 +24,7 @@ def oldest_due(session: Session, now: datetime) -> datetime | None:
     """`next_attempt_at` of the oldest due, unclaimed delivery (uses the partial due index)."""
     return session.scalar(
         select(func.min(deliveries.c.next_attempt_at)).where(
-            deliveries.c.status.in_(WAITING_STATUSES), deliveries.c.next_attempt_at <= now
+            status_in(deliveries.c.status, WAITING_STATUSES), deliveries.c.next_attempt_at <= now
         )
     )
 
@@ -33,9 +34,10 @@ def stuck_deliveries(
 ) -> list[Delivery]:
     """Deliveries due for `older_than` seconds yet unclaimed, or held by an expired lease."""
     cutoff = now - timedelta(seconds=older_than)
-    waiting = and_(Delivery.status.in_(WAITING_STATUSES), Delivery.next_attempt_at <= cutoff)
+    status = deliveries.c.status
+    waiting = and_(status_in(status, WAITING_STATUSES), Delivery.next_attempt_at <= cutoff)
     orphaned = and_(
-        Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_expires_at <= cutoff
+        status_in(status, [DeliveryStatus.DELIVERING]), Delivery.lease_expires_at <= cutoff
     )
     stmt = select(Delivery).where(or_(waiting, orphaned)).order_by(Delivery.next_attempt_at)
     return list(session.scalars(stmt.limit(limit)))
