@@ -101,7 +101,7 @@ async def end_to_end_in_turns(
     `systems`: system name -> (its client, its processes).
 
     Measured apart, the ratio of the two systems' rates moved with the machine from one run
-    to the next (1.84x-2.62x on the same code, docs/performance.md, round 14). Each system
+    to the next (1.20x-2.62x on the same code, docs/performance.md, round 14). Each system
     first gets `e2e_turn_warm_up` sends, so that its workers' pools are open.
     """
     for client, processes in systems.values():
