@@ -27,7 +27,7 @@ class Destination:
     @classmethod
     def of(cls, row: Any) -> Destination:
         """From any endpoint row that has these columns (and maybe more)."""
-        return cls(*(row._mapping[name] for name in DESTINATION_FIELDS))
+        return cls(*(getattr(row, name) for name in DESTINATION_FIELDS))
 
 
 DESTINATION_FIELDS = tuple(f.name for f in fields(Destination))

@@ -42,6 +42,7 @@ from app import metrics
 from app.config import Settings
 from app.db import UTCDateTime, picked_by, status_in
 from app.domain import WAITING_STATUSES, DeliveryStatus
+from app.driver import Statement
 from app.models import Delivery, Endpoint
 from app.retry import AttemptResult, parse_retry_after
 
@@ -330,6 +331,7 @@ _RECORD_STATES = _STATES.add_columns(
 # whose immediate transactions are serialized already.
 _LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
+_READ_RECORD_STATES = Statement(_RECORD_STATES, expanding=["b_ids"])
 
 
 def leased_now(table: FromClause) -> ColumnElement[bool]:
@@ -363,10 +365,11 @@ def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
     )
 
 
-_IN_FLIGHT = (
+_IN_FLIGHT = Statement(
     select(deliveries.c.endpoint_id, func.count())
     .where(deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)), leased_now(deliveries))
-    .group_by(deliveries.c.endpoint_id)
+    .group_by(deliveries.c.endpoint_id),
+    expanding=["b_ids"],
 )
 _RELEASED = {
     # A delivery reclaimed from a dead worker was attempted: it waits as a retry.
@@ -404,7 +407,7 @@ def record_states(
     scheduler every pass, wakes such a delivery.
     """
     ids = sorted(results)
-    states = {row.id: row for row in session.execute(_RECORD_STATES, {"b_ids": ids})}
+    states = {row.id: row for row in _READ_RECORD_STATES.rows(session, {"b_ids": ids})}
     troubled = [
         endpoint_id
         for endpoint_id, state in states.items()
@@ -481,7 +484,7 @@ def wake_stranded(
 
 def in_flight(session: Executor, endpoint_ids: Sequence[str], now: datetime) -> dict[str, int]:
     """Attempts in flight per endpoint: leased and the lease not run out."""
-    rows = session.execute(_IN_FLIGHT, {"b_ids": list(endpoint_ids), "b_now": now})
+    rows = _IN_FLIGHT.rows(session, {"b_ids": list(endpoint_ids), "b_now": now})
     return {endpoint_id: count for endpoint_id, count in rows}
 
 

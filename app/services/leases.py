@@ -18,6 +18,7 @@ from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, func
 from app import metrics
 from app.db import UTCDateTime, picked_by
 from app.domain import WAITING_STATUSES, AttemptStatus, DeliveryStatus
+from app.driver import Statement
 from app.ids import new_id
 from app.models import Attempt, Delivery, Endpoint
 from app.retry import AttemptResult, Decision
@@ -77,7 +78,7 @@ _CLAIMABLE = or_(
 # and then a lock: most single sends are claimed alone, where a statement is about a sixth
 # of the claim's CPU (docs/performance.md).
 _STATE_ONLY = [name for name in endpoint_health.STATE_COLUMNS if name not in DESTINATION_FIELDS]
-_CANDIDATES = (
+_CANDIDATES = Statement(
     select(
         deliveries.c.id.label("delivery_id"),
         deliveries.c.operator_retry,
@@ -95,7 +96,8 @@ _CANDIDATES = (
     )
     .order_by(endpoints.c.id)
     # FOR NO KEY UPDATE OF endpoints: ingest's foreign-key checks go on.
-    .with_for_update(key_share=True, of=endpoints)
+    .with_for_update(key_share=True, of=endpoints),
+    expanding=["b_ids"],
 )
 _LEASED = {
     "status": DeliveryStatus.DELIVERING,
@@ -115,11 +117,12 @@ _CLAIMED = (
     deliveries.c.created_at,
     deliveries.c.traceparent,
 )
-_CLAIM = (
+_CLAIM = Statement(
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS), _CLAIMABLE)
     .values(_LEASED)
-    .returning(*_CLAIMED)
+    .returning(*_CLAIMED),
+    expanding=["b_ids"],
 )
 # A record's relay, in one statement: the endpoint's oldest parked deliveries that may go
 # now, as many as the slots freed and no more than the cap leaves free (fewer when the cap
@@ -137,7 +140,7 @@ _FREE: ColumnElement[int] = bindparam("b_cap") - (
 _RELAYED = endpoint_health.parked_first(
     deliveries.alias("parked"), case((_FREE < 0, 0), (_FREE < _SLOTS, _FREE), else_=_SLOTS)
 )
-_RELAY = (
+_RELAY = Statement(
     deliveries.update()
     .where(picked_by(deliveries.c.id, _RELAYED))
     .values(_LEASED)
@@ -145,8 +148,10 @@ _RELAY = (
 )
 # Read only when relaying: a record's read of the endpoints' state leaves out the secrets,
 # which are decrypted as they are read.
-_DESTINATION = select(*(endpoints.c[name] for name in DESTINATION_FIELDS)).where(
-    endpoints.c.id == bindparam("b_endpoint")
+_DESTINATION = Statement(
+    select(*(endpoints.c[name] for name in DESTINATION_FIELDS)).where(
+        endpoints.c.id == bindparam("b_endpoint")
+    )
 )
 
 
@@ -201,7 +206,7 @@ def claim_group(
     plan = Admission()
     found: dict[str, Any] = {}
     by_endpoint: dict[str, list[Candidate]] = defaultdict(list)
-    for row in session.execute(_CANDIDATES, {"b_ids": list(set(delivery_ids)), "b_now": now}):
+    for row in _CANDIDATES.rows(session, {"b_ids": list(set(delivery_ids)), "b_now": now}):
         found[row.id] = row
         by_endpoint[row.id].append(Candidate(row.delivery_id, row.operator_retry))
     if not by_endpoint:
@@ -227,7 +232,7 @@ def claim_group(
             destinations[row.endpoint_id],
             recheck=row.endpoint_id in failing and row.id not in retries,
         )
-        for row in session.execute(_CLAIM, params)
+        for row in _CLAIM.rows(session, params)
     }
     return claims, plan
 
@@ -296,13 +301,14 @@ def still_admitted(session: Executor, claim: Claim, now: datetime) -> bool:
     return False
 
 
-_LEASES = (
+_LEASES = Statement(
     select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
     .where(deliveries.c.id.in_(_IDS))
-    .with_for_update(read=True)
+    .with_for_update(read=True),
+    expanding=["b_ids"],
 )
-_ADD_ATTEMPT = Attempt.__table__.insert()
-_FINISH = (
+_ADD_ATTEMPT = Statement(Attempt.__table__.insert())
+_FINISH = Statement(
     deliveries.update()
     .where(deliveries.c.id == bindparam("b_id"))
     .values(
@@ -385,16 +391,16 @@ def record_group(
         results[o.claim.endpoint.id].append((o.result, o.at))
     states, parked = endpoint_health.record_states(session, results)
     ids = list({o.claim.delivery_id for o in outcomes})
-    current = session.execute(_LEASES, {"b_ids": ids}).all()
+    current = _LEASES.rows(session, {"b_ids": ids})
     owners = {row.id: row.lease_owner for row in current if row.status == DeliveryStatus.DELIVERING}
     present = {row.id for row in current}
     kept = [o for o in outcomes if o.claim.delivery_id in present]
     if kept:
-        session.execute(_ADD_ATTEMPT, [_attempt_row(o) for o in kept])
+        _ADD_ATTEMPT.run(session, [_attempt_row(o) for o in kept])
     holds = [owners.get(o.claim.delivery_id) == o.claim.owner for o in outcomes]
     held = [o for o, holding in zip(outcomes, holds, strict=True) if holding]
     if held:
-        session.execute(_FINISH, [_finish_row(o) for o in held])
+        _FINISH.run(session, [_finish_row(o) for o in held])
     gone = [o for o in kept if o.decision.disable_endpoint]
     if gone:
         session.execute(_DISABLE, [{"b_id": o.claim.endpoint.id, "b_now": o.at} for o in gone])
@@ -440,7 +446,7 @@ def relay_slots(
     second claim. The endpoint is read as it is now: its URL or secret may have changed
     since the claims that freed the slots.
     """
-    found = session.execute(_DESTINATION, {"b_endpoint": endpoint_id}).one_or_none()
+    found = next(iter(_DESTINATION.rows(session, {"b_endpoint": endpoint_id})), None)
     if found is None or not found.is_active:
         return []
     destination = Destination.of(found)
@@ -454,7 +460,7 @@ def relay_slots(
     }
     return [
         _claim_of(row, relay.owner, destination, recheck=failing)
-        for row in session.execute(_RELAY, params)
+        for row in _RELAY.rows(session, params)
     ]
 
 
