@@ -1,6 +1,7 @@
-"""The workers' hot statements, run on PostgreSQL through psycopg's cursor directly.
+"""The hot statements, run on PostgreSQL through psycopg's cursor directly.
 
-A lone delivery costs a claim and a record: seven short statements. Through SQLAlchemy's
+A lone delivery costs a write at ingest (`fetch`), then a claim and a record: seven short
+statements (`Statement`). Through SQLAlchemy's
 `Connection.execute`, each spent about as much client CPU in SQLAlchemy (compiled-cache
 lookup, parameter and result set-up, psycopg's `description` for the result metadata) as in
 psycopg and the round trip together (docs/performance.md, round 15). A `Statement` keeps
@@ -120,6 +121,17 @@ class Statement:
         ]
         # An unnamed column (`count(*)`) is read by position.
         self._row = namedtuple("Row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
+
+
+def fetch(executor: Connection | Session, sql: str, params: Params) -> list[tuple[Any, ...]]:
+    """The rows of `sql`, already written in psycopg's parameter style (the ingest's write),
+    as plain tuples; `exec_driver_sql` where the driver is not used directly."""
+    conn = _connection(executor)
+    if not _direct(conn):
+        return [tuple(row) for row in conn.exec_driver_sql(sql, params)]
+    with _cursor(conn, sql) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def _connection(executor: Connection | Session) -> Connection:

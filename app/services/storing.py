@@ -25,6 +25,7 @@ from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 
+from app import driver
 from app.db import UTCDateTime
 from app.domain import DeliveryStatus
 from app.models import Delivery, IdempotencyKey
@@ -148,9 +149,9 @@ def _statement(rows: int | None, guarded: bool) -> str:
     """The statement for `rows` rows as VALUES, one per row count (the server prepares each),
     or for any number as arrays (`rows` None).
 
-    Compiled once to psycopg's own parameter style and run with `exec_driver_sql`: that
-    skips SQLAlchemy's processing of each parameter at every execution, about a fifth of
-    the statement's CPU in the web process (docs/performance.md, round 13).
+    Compiled once to psycopg's own parameter style: that skips SQLAlchemy's processing of
+    each parameter at every execution, about a fifth of the statement's CPU in the web
+    process (docs/performance.md, round 13); run on psycopg's cursor (`driver.fetch`).
     """
     items = _UNNEST
     if rows is not None:
@@ -181,7 +182,7 @@ def _store_postgresql(conn: Connection, shared: Shared, new: list[NewDelivery]) 
         params.update(zip(_ITEM, map(list, zip(*new, strict=True)), strict=True))
     claimed: Claimed = {}
     parked: set[str] = set()
-    for key, delivery_id, fingerprint, is_parked in conn.exec_driver_sql(statement, params):
+    for key, delivery_id, fingerprint, is_parked in driver.fetch(conn, statement, params):
         if key is None:
             raise Unverified(shared.guard_key)
         claimed[key] = (delivery_id, fingerprint)
