@@ -15,15 +15,15 @@ so that every listener still sees every statement.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import BindParameter, Connection, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.visitors import iterate
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any] | None
@@ -68,9 +68,12 @@ def _processed(processor: Processor, value: Any) -> Any:
 class Statement:
     """A Core statement that runs on psycopg's cursor when the connection is PostgreSQL's."""
 
-    def __init__(self, statement: Executable, expanding: Sequence[str] = ()) -> None:
+    def __init__(self, statement: Select[Any] | Insert | Update) -> None:
         self.statement = statement
-        self._expanding = tuple(expanding)
+        # The lists bound to an `IN` (`bindparam(..., expanding=True)`): a shape per length.
+        self._expanding = sorted(
+            {b.key for b in iterate(statement) if isinstance(b, BindParameter) and b.expanding}
+        )
         self._shapes: dict[tuple[int, ...], _Shape] = {}
         self._row: Any = None
         self._result: list[Processor] = []
@@ -114,7 +117,7 @@ class Statement:
         return shape
 
     def _describe(self, dialect: Dialect, type_codes: list[int]) -> None:
-        columns = list(self.statement.exported_columns)  # type: ignore[attr-defined]
+        columns = list(self.statement.exported_columns)
         self._result = [
             c.type.dialect_impl(dialect).result_processor(dialect, code)
             for c, code in zip(columns, type_codes, strict=True)

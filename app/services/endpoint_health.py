@@ -331,7 +331,7 @@ _RECORD_STATES = _STATES.add_columns(
 # whose immediate transactions are serialized already.
 _LOCKED_STATES = _STATES.with_for_update(key_share=True)
 _LOCKED_RECORD_STATES = _RECORD_STATES.with_for_update(key_share=True)
-_READ_RECORD_STATES = Statement(_RECORD_STATES, expanding=["b_ids"])
+_READ_RECORD_STATES = Statement(_RECORD_STATES)
 
 
 def leased_now(table: FromClause) -> ColumnElement[bool]:
@@ -368,8 +368,7 @@ def parked_first(table: FromClause, limit: Any) -> Select[tuple[str]]:
 _IN_FLIGHT = Statement(
     select(deliveries.c.endpoint_id, func.count())
     .where(deliveries.c.endpoint_id.in_(bindparam("b_ids", expanding=True)), leased_now(deliveries))
-    .group_by(deliveries.c.endpoint_id),
-    expanding=["b_ids"],
+    .group_by(deliveries.c.endpoint_id)
 )
 _RELEASED = {
     # A delivery reclaimed from a dead worker was attempted: it waits as a retry.

@@ -96,8 +96,7 @@ _CANDIDATES = Statement(
     )
     .order_by(endpoints.c.id)
     # FOR NO KEY UPDATE OF endpoints: ingest's foreign-key checks go on.
-    .with_for_update(key_share=True, of=endpoints),
-    expanding=["b_ids"],
+    .with_for_update(key_share=True, of=endpoints)
 )
 _LEASED = {
     "status": DeliveryStatus.DELIVERING,
@@ -121,8 +120,7 @@ _CLAIM = Statement(
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS), _CLAIMABLE)
     .values(_LEASED)
-    .returning(*_CLAIMED),
-    expanding=["b_ids"],
+    .returning(*_CLAIMED)
 )
 # A record's relay, in one statement: the endpoint's oldest parked deliveries that may go
 # now, as many as the slots freed and no more than the cap leaves free (fewer when the cap
@@ -304,8 +302,7 @@ def still_admitted(session: Executor, claim: Claim, now: datetime) -> bool:
 _LEASES = Statement(
     select(deliveries.c.id, deliveries.c.lease_owner, deliveries.c.status)
     .where(deliveries.c.id.in_(_IDS))
-    .with_for_update(read=True),
-    expanding=["b_ids"],
+    .with_for_update(read=True)
 )
 _ADD_ATTEMPT = Statement(Attempt.__table__.insert())
 _FINISH = Statement(
