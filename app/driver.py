@@ -1,15 +1,15 @@
 """The hot statements, run on PostgreSQL through psycopg's cursor directly.
 
 A lone delivery costs a write at ingest (`fetch`), then a claim and a record: seven short
-statements (`Statement`). Through SQLAlchemy's
-`Connection.execute`, each spent about as much client CPU in SQLAlchemy (compiled-cache
-lookup, parameter and result set-up, psycopg's `description` for the result metadata) as in
-psycopg and the round trip together (docs/performance.md, round 15). A `Statement` keeps
-the Core statement as the one definition: compiled by SQLAlchemy once per shape (the length
-of each expanding list), its bind and result processors taken from SQLAlchemy's types, run
-in the caller's transaction on the same DBAPI connection. On SQLite, and wherever something
-listens to the engine's cursor events (a SQL tracer, a test's probe), it is plain `execute`,
-so that every listener still sees every statement.
+statements (`Statement`). Through SQLAlchemy's `Connection.execute`, each spent about as
+much client CPU in SQLAlchemy (compiled-cache lookup, parameter and result set-up,
+psycopg's `description` for the result metadata) as in psycopg and the round trip together
+(docs/performance.md, round 15). A `Statement` keeps the Core statement as the one
+definition: compiled by SQLAlchemy once per shape (the length of each expanding list), its
+bind and result processors taken from SQLAlchemy's types, run in the caller's transaction
+on the same DBAPI connection. On SQLite, and wherever something listens to the engine's
+cursor events (a SQL tracer, a test's probe), it is plain `execute`, so that every
+listener still sees every statement.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The workers' hot statements on psycopg's cursor (`app.driver`), against a real database.
+"""The hot statements on psycopg's cursor (`app.driver`), against a real database.
 
 On PostgreSQL they skip SQLAlchemy's `execute`, so these tests check what that path must
 keep: the same rows, in the caller's transaction, errors as SQLAlchemy's, and a connection
@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
+from app.models import Delivery
 from app.retry import AttemptResult, decide
 from app.services import leases
+from app.services.endpoint_health import in_flight
 from app.services.leases import Outcome
 from tests.support import seed
 
@@ -29,12 +31,6 @@ OK = AttemptResult(status_code=200, response_time_ms=3)
 def _deliveries(sessions: sessionmaker[Session], n: int) -> list[str]:
     key, endpoint_id = seed.endpoint(sessions, "http://127.0.0.1:9/hook")
     return seed.deliveries(sessions, key, endpoint_id, *({"i": i} for i in range(n)))
-
-
-def _status(sessions: sessionmaker[Session], delivery_id: str) -> str:
-    with sessions() as session:
-        query = text("SELECT status FROM deliveries WHERE id = :id")
-        return str(session.execute(query, {"id": delivery_id}).scalar_one())
 
 
 @contextmanager
@@ -67,7 +63,9 @@ def test_a_lone_claim_and_record_run_on_the_driver_on_postgresql(
         recorded = leases.record_group(conn, [Outcome(claim, OK, decision, now)], POLICY)
 
     assert recorded.holds == [True]
-    assert _status(sessions, delivery_id) == "delivered"
+    with sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None and delivery.status == "delivered"
     if engine.dialect.name == "postgresql":
         assert executed == []
     else:
@@ -91,7 +89,7 @@ def test_rows_read_on_the_driver_are_the_rows_execute_reads(
         assert fast[0].url == "http://127.0.0.1:9/hook" and fast[0].config == core[0].config
 
         leases.claim_group(conn, ids[:2], "w", 30, now, POLICY)
-        counted = leases.endpoint_health.in_flight(conn, [fast[0].id], now)
+        counted = in_flight(conn, [fast[0].id], now)
         assert counted == {fast[0].id: 2}
         leased = leases._LEASES.rows(conn, {"b_ids": ids})
         by_id = {row.id: (row.lease_owner, row.status) for row in leased}
