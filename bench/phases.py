@@ -93,36 +93,40 @@ async def single_sends_in_turns(
 
 
 async def end_to_end_in_turns(
-    systems: dict[str, tuple[Client, Processes]], sizes: Sizes, port: int
+    systems: dict[str, tuple[Client, Processes]], sizes: Sizes, port: int, singles: bool = True
 ) -> dict[str, Figures]:
-    """Single sends end to end to each system in turn, every system's workers up, so that a
-    drift of the machine falls on every system alike: each one's rate and CPU per delivery
-    over all its turns, named as `end_to_end` names them with a `turns_` prefix.
-    `systems`: system name -> (its client, its processes).
+    """Single sends (or 20-item batches) end to end to each system in turn, every system's
+    workers up, so that a drift of the machine falls on every system alike: each one's rate
+    and CPU per delivery over all its turns, named as `end_to_end` names them with a
+    `turns_` prefix. `systems`: system name -> (its client, its processes).
 
-    Measured apart, the ratio of the two systems' rates moved with the machine from one run
-    to the next (1.20x-2.62x on the same code, docs/performance.md, round 14). Each system
-    first gets `e2e_turn_warm_up` sends, so that its workers' pools are open.
+    Measured apart, the ratio of two systems' rates moved with the machine from one run to
+    the next (1.20x-2.62x on the same code, docs/performance.md, round 14). Each system
+    first gets a warm-up, so that its workers' pools are open.
     """
+    turns, count, warm_up = (
+        (sizes.e2e_turns, sizes.e2e_turn_singles, sizes.e2e_turn_warm_up)
+        if singles
+        else (sizes.batch_turns, sizes.batch_turn_deliveries, sizes.batch_turn_warm_up)
+    )
     for client, processes in systems.values():
-        await end_to_end(client, sizes.e2e_turn_warm_up, sizes.concurrency, port, processes, True)
-    turns: dict[str, list[Figures]] = {name: [] for name in systems}
-    for _ in range(sizes.e2e_turns):
+        await end_to_end(client, warm_up, sizes.concurrency, port, processes, singles)
+    measured: dict[str, list[Figures]] = {name: [] for name in systems}
+    for _ in range(turns):
         for name, (client, processes) in systems.items():
-            turns[name].append(
-                await end_to_end(
-                    client, sizes.e2e_turn_singles, sizes.concurrency, port, processes, True
-                )
+            measured[name].append(
+                await end_to_end(client, count, sizes.concurrency, port, processes, singles)
             )
-    return {name: _pooled(figures) for name, figures in turns.items()}
+    name = "e2e_single" if singles else "e2e"
+    return {system: _pooled(figures, name) for system, figures in measured.items()}
 
 
-def _pooled(turns: list[Figures]) -> Figures:
+def _pooled(turns: list[Figures], name: str = "e2e_single") -> Figures:
     """Turns of equal size as one: the rate over their summed time, CPU per delivery averaged,
-    the lost and duplicated summed."""
+    the lost and duplicated summed. `name`: the figures' prefix, as `end_to_end` names them."""
     pooled = {f"turns_{key}": statistics.fmean(t[key] for t in turns) for key in turns[0]}
-    pooled["turns_e2e_single_per_s"] = len(turns) / sum(1 / t["e2e_single_per_s"] for t in turns)
-    for key in ("e2e_single_lost", "e2e_single_duplicates"):
+    pooled[f"turns_{name}_per_s"] = len(turns) / sum(1 / t[f"{name}_per_s"] for t in turns)
+    for key in (f"{name}_lost", f"{name}_duplicates"):
         pooled[f"turns_{key}"] = sum(t[key] for t in turns)
     return pooled
 

@@ -2,11 +2,12 @@
 [--ceilings | --isolation]`.
 
 Starts a receiver, then for each run the naive baseline and hookrelay side by side on fresh
-PostgreSQL databases and unique queues, then the growth and memory phases on hookrelay, then
-the isolation phase (healthy webhooks while another tenant's endpoint hangs, fails or pushes
-back) on each hookrelay column, then Celery alone (a no-op task) on each broker, and prints the
-table (medians of the runs with their spread, and per-run ratios). `--ceilings` measures only
-Celery alone, `--isolation` only the isolation phase.
+PostgreSQL databases and unique queues, then every system and the frameworks alone
+(`bench/frameworks`) up at once and sent to in turns, then the growth and memory phases on
+hookrelay, then the isolation phase (healthy webhooks while another tenant's endpoint hangs,
+fails or pushes back) on each hookrelay column, then Celery alone (a no-op task) on each
+broker, and prints the table (medians of the runs with their spread, and per-run ratios).
+`--ceilings` measures only Celery alone, `--isolation` only the isolation phase.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench import ceilings, floors, phases
 from bench.isolation import isolation
 from bench.load import Client
 from bench.report import Results, render
-from bench.systems import HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
+from bench.systems import FRAMEWORKS, HOOKRELAY, HOOKRELAY_RABBITMQ, NAIVE, System
 from tests.support.services import reachable
 from tests.support.stack import Stack, free_port
 
@@ -58,6 +59,9 @@ class Sizes:
     e2e_turns: int = 2  # of single sends end to end to each system in turn
     e2e_turn_singles: int = 2_000
     e2e_turn_warm_up: int = 300
+    batch_turns: int = 2  # of 20-item batches end to end to each system in turn
+    batch_turn_deliveries: int = 4_000
+    batch_turn_warm_up: int = 1_000
 
 
 FULL = Sizes()
@@ -67,10 +71,12 @@ QUICK = Sizes(
 QUICK = replace(
     QUICK, turns=3, turn_singles=300, turn_warm_up=200, e2e_turn_singles=1_000, e2e_turn_warm_up=200
 )
+QUICK = replace(QUICK, batch_turn_deliveries=2_000, batch_turn_warm_up=400)
 SMOKE = Sizes(1, 200, 50, 10, 100, 8, 50.0, 2.0, 1_000, 200, 200, 1.0, 200, 200, 20.0, 3.0)
 SMOKE = replace(
     SMOKE, turns=2, turn_singles=20, turn_warm_up=20, e2e_turn_singles=50, e2e_turn_warm_up=20
 )
+SMOKE = replace(SMOKE, batch_turns=1, batch_turn_deliveries=200, batch_turn_warm_up=40)
 
 
 class Receiver:
@@ -125,22 +131,30 @@ async def one_run(system: System, sizes: Sizes, receiver: Receiver, workdir: Pat
 
 
 async def in_turns(systems: list[System], sizes: Sizes, receiver: Receiver, workdir: Path) -> dict:
-    """Every system up at once: single sends to each web in turn with the workers stopped,
-    then, the workers started, single sends end to end to each in turn."""
+    """Every system up at once, and the frameworks alone (`bench/frameworks`): single sends
+    to each system's web in turn with the workers stopped; then, the workers started,
+    single sends end to end to each system in turn, and 20-item batches end to end to each
+    system and to the frameworks alone in turn."""
     stacks: dict[str, tuple[Stack, Client]] = {}
+    everyone = [*systems, FRAMEWORKS]
     try:
-        for system in systems:
+        for system in everyone:
             stacks[system.name] = _start(system, workdir / f"turns-{system.name}", receiver)
-        webs = {name: (client, stack.procs["web"].pid) for name, (stack, client) in stacks.items()}
-        figures = await phases.single_sends_in_turns(webs, sizes)
+        webs = {s.name: (stacks[s.name][1], stacks[s.name][0].procs["web"].pid) for s in systems}
+        figures: dict[str, dict] = {s.name: {} for s in everyone}
+        for name, web in (await phases.single_sends_in_turns(webs, sizes)).items():
+            figures[name] |= web
         started = {}
-        for system in systems:
+        for system in everyone:
             stack, client = stacks[system.name]
             system.discard_backlog(stack)
             workers = system.start_workers(stack)
             started[system.name] = (client, phases.Processes(stack.procs["web"].pid, workers))
-        e2e = await phases.end_to_end_in_turns(started, sizes, receiver.port)
-        return {name: figures[name] | e2e[name] for name in figures}
+        apps = {s.name: started[s.name] for s in systems}
+        for name, e2e in (await phases.end_to_end_in_turns(apps, sizes, receiver.port)).items():
+            figures[name] |= e2e
+        batches = await phases.end_to_end_in_turns(started, sizes, receiver.port, singles=False)
+        return {name: figures[name] | batches[name] for name in figures}
     finally:
         for stack, _client in stacks.values():
             stack.stop()
@@ -234,7 +248,10 @@ async def main_async(
             print(f"run {run + 1}/{sizes.runs}: single sends in turns", file=sys.stderr, flush=True)
             turns = await in_turns(systems, sizes, receiver, workdir / f"turns-{run}")
             for name, figures in turns.items():
-                results.runs[name][-1] |= figures
+                if name == FRAMEWORKS.name:  # not a column of the main table
+                    results.runs.setdefault(name, []).append(figures)
+                else:
+                    results.runs[name][-1] |= figures
         print("growth and memory: hookrelay", file=sys.stderr, flush=True)
         results.growth = await growth(HOOKRELAY, sizes, receiver, workdir / "growth")
         results.isolation = await isolation_phase(sizes, systems, receiver, workdir)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from tests.support.stack import BACKENDS, Stack, build
 
 NAIVE_PROCFILE = Path(__file__).parent / "naive" / "Procfile"
+FRAMEWORKS_PROCFILE = Path(__file__).parent / "frameworks" / "Procfile"
 UNREACHED_LIMIT = "1000000/second"
 # The harness's fast test timings; the benchmark measures the shipped defaults instead.
 TEST_TIMINGS = (
@@ -42,6 +43,9 @@ class System:
 
     name: str
     naive: bool = False
+    # hookrelay's frameworks with nothing between them, storing one row per delivery
+    # (bench/frameworks)
+    frameworks: bool = False
     rabbitmq: bool = False
     # hookrelay's worker is I/O-bound threads in one process, scaled like any Procfile type
     # (one process per core); the naive worker is one prefork worker with a child per core.
@@ -63,6 +67,13 @@ class System:
         if self.naive:
             stack.procfile_path = NAIVE_PROCFILE
             stack.env["NAIVE_API_KEY"] = secrets.token_urlsafe(24)
+        elif self.frameworks:
+            stack.procfile_path = FRAMEWORKS_PROCFILE
+            stack.env["FRAMEWORKS_API_KEY"] = secrets.token_urlsafe(24)
+            # The count most favourable to the ceiling: of 2, 4 and 8 threads per process
+            # storing rows the fastest here, and 8 beat 16 and 64 storing nothing (round 16
+            # of docs/performance.md). hookrelay's 64 are not the frameworks' choice.
+            stack.env["WORKER_CONCURRENCY"] = "8"
         else:
             # The load is one key of one workspace as fast as it goes, which the shipped
             # ingest limits (500/s per key, 1,000/s per workspace, in each web process) exist
@@ -74,6 +85,9 @@ class System:
 
     def tenant(self, stack: Stack, url: str) -> tuple[str, str]:
         """Create the sender's credentials and one endpoint at `url`: (token, endpoint id)."""
+        if self.frameworks:  # no endpoint rows: its workers (started after this) post to `url`
+            stack.env["FRAMEWORKS_URL"] = url
+            return stack.env["FRAMEWORKS_API_KEY"], "ep_frameworks"
         if self.naive:
             endpoint_id = f"ep_{secrets.token_hex(8)}"
             with stack.sessions.begin() as session:
@@ -97,7 +111,8 @@ class System:
         """Forget what an ingest-only phase left queued, so the next phase starts empty."""
         with Connection(stack.env["BROKER_URL"], connect_timeout=3) as conn:
             conn.default_channel.queue_purge(stack.env["HOOKRELAY_QUEUE"])
-        if not self.naive:  # or the scheduler would publish it again after requeue_after
+        # hookrelay's rows too, or the scheduler would publish them again after requeue_after
+        if not (self.naive or self.frameworks):
             with stack.sessions.begin() as session:
                 session.execute(
                     text(
@@ -113,4 +128,5 @@ CORES = os.cpu_count() or 2
 # and records per process; two per core on Redis drained a backlog no faster and cost single
 # sends 1.4x the CPU of one per core (docs/performance.md, round 12).
 HOOKRELAY = System("hookrelay", worker_processes=CORES)
+FRAMEWORKS = System("frameworks", frameworks=True, worker_processes=CORES)
 HOOKRELAY_RABBITMQ = System("hookrelay-rabbitmq", rabbitmq=True, worker_processes=CORES)

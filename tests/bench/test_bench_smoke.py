@@ -1,7 +1,8 @@
 """The benchmark in smoke mode, so `python -m bench` never rots.
 
 A few hundred deliveries through the naive baseline and hookrelay on PostgreSQL + Redis, a
-few dozen single sends to both webs in turns and then end to end in turns, the isolation
+few dozen single sends to both webs in turns and then end to end in turns, a few hundred in
+batches end to end in turns to both and to the frameworks alone (bench/frameworks), the isolation
 turns with a few hundred deliveries queued to each misbehaving endpoint, a few hundred no-op
 tasks through Celery alone and a few hundred single sends through the frameworks alone:
 nothing accepted may be lost, and the printed table has every row.
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from bench.report import CEILINGS, FLOORS, GROWTH, ISOLATION, MAIN, MEMORY
+from bench.report import BATCH_TURNS, CEILINGS, FLOORS, GROWTH, ISOLATION, MAIN, MEMORY
 from bench.run import main
 from bench.systems import HOOKRELAY
 from tests.support.services import need
@@ -47,6 +48,14 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
         assert run["turns_e2e_single_per_s"] > 0 and run["turns_e2e_single_lost"] == 0, system
         parts = [run[f"turns_e2e_single_{part}_ms"] for part in ("web", "workers", "pg")]
         assert run["turns_e2e_single_cpu_ms"] == pytest.approx(sum(parts)), system
+    # 20-item batches end to end in turns, to both and to the frameworks alone, which store
+    # a row per delivery (PostgreSQL's CPU) and sign like hookrelay.
+    for system in ("naive", "hookrelay", "frameworks"):
+        [run] = results.runs[system]
+        assert run["turns_e2e_per_s"] > 0 and run["turns_e2e_lost"] == 0, system
+        parts = [run[f"turns_e2e_{part}_ms"] for part in ("web", "workers", "pg")]
+        assert all(cpu > 0 for cpu in parts), system
+        assert run["turns_e2e_signed_share"] == (0.0 if system == "naive" else 1.0), system
     # Each column measured the system it names: the naive app does not sign, hookrelay always does.
     for share in ("e2e_signed_share", "e2e_single_signed_share"):
         assert results.runs["naive"][0][share] == 0.0
@@ -67,8 +76,10 @@ def test_smoke_run_loses_nothing_and_prints_every_row(capsys: pytest.CaptureFixt
     assert all(turns[turn]["bad_requests"] > 0 for turn in ("hang", "fail", "busy"))
     assert all(figures["healthy_late"] == 0 for figures in turns.values())
     table = capsys.readouterr().out
-    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION + FLOORS:
+    for _key, label, *_ in MAIN + GROWTH + MEMORY + CEILINGS + ISOLATION + FLOORS + BATCH_TURNS:
         assert f"| {label} |" in table
+    assert "| end to end, 20-item batches in turns | naive | hookrelay | frameworks |" in table
+    assert "the frameworks alone storing the least went" in table
     assert "2x naive with single sends is" in table
     assert "end to end with single sends in turns, CPU per delivery: hookrelay" in table
 

@@ -1,12 +1,12 @@
 """The benchmark's report: how a target's CPU budget is set against the frameworks' floor,
-where the single sends' CPU went, and how turns of single sends add up."""
+where the single sends' CPU went, how turns add up, and what the batch target reads."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench.phases import _pooled
-from bench.report import Results, single_send_cpu, single_send_floor
+from bench.report import Results, batch_ceiling, single_send_cpu, single_send_floor, targets
 
 
 def _results(naive_single_per_s: float) -> Results:
@@ -72,3 +72,54 @@ def test_turns_of_single_sends_pool_into_one_rate_and_one_cpu_per_delivery() -> 
     assert pooled["turns_e2e_single_per_s"] == pytest.approx(300.0)
     assert pooled["turns_e2e_single_cpu_ms"] == pytest.approx(3.0)
     assert pooled["turns_e2e_single_lost"] == 1.0
+
+
+def test_turns_of_batches_pool_under_their_own_names() -> None:
+    turns = [
+        {"e2e_per_s": 200.0, "e2e_cpu_ms": 3.0, "e2e_lost": 0.0, "e2e_duplicates": 2.0},
+        {"e2e_per_s": 600.0, "e2e_cpu_ms": 1.0, "e2e_lost": 0.0, "e2e_duplicates": 1.0},
+    ]
+
+    pooled = _pooled(turns, "e2e")
+
+    assert pooled["turns_e2e_per_s"] == pytest.approx(300.0)
+    assert pooled["turns_e2e_cpu_ms"] == pytest.approx(2.0)
+    assert pooled["turns_e2e_duplicates"] == 3.0
+
+
+def _batch_results(naive: list[float], hookrelay: list[float], frameworks: list[float]) -> Results:
+    """Runs whose batches in turns went at these rates, with every other target's figure."""
+    other = {"e2e_per_s": 1.0, "turns_e2e_single_per_s": 1.0, "batch_items_s": 1.0}
+    other |= {"single_rps": 1.0, "turns_single_cpu_ms": 1.0, "turns_single_rps_core": 1.0}
+    other |= {"latency_p50_ms": 1.0, "latency_p99_ms": 1.0}
+    growth = {"batch_items_s": 1.0, "single_rps": 1.0, "single_p50_ms": 1.0, "get_rps": 1.0}
+    growth |= {"list_ms": 1.0, "pass_ms": 1.0, "worker_rss_mb": 1.0}
+
+    def runs(rates: list[float]) -> list[dict[str, float]]:
+        return [other | {"turns_e2e_per_s": rate} for rate in rates]
+
+    return Results(
+        sizes={"runs": len(naive)},
+        systems=["naive", "hookrelay"],
+        runs={"naive": runs(naive), "hookrelay": runs(hookrelay), "frameworks": runs(frameworks)},
+        growth={"empty": [growth], "full": [growth], "memory": [growth]},
+    )
+
+
+def test_the_batch_note_sets_hookrelay_against_the_frameworks_in_the_same_turns() -> None:
+    # Per run: the frameworks 5x and 4x naive, hookrelay 0.8x and 0.75x of the frameworks.
+    results = _batch_results([100.0, 200.0], [400.0, 600.0], [500.0, 800.0])
+
+    [note] = batch_ceiling(results)
+
+    assert "the frameworks alone storing the least went 4.50x naive" in note
+    assert "hookrelay went 0.78x as fast as they did" in note
+
+
+def test_the_batch_target_reads_the_batches_in_turns() -> None:
+    # Measured apart hookrelay went as fast as naive (1.0/s each); in turns 5x.
+    met = targets(_batch_results([100.0], [500.0], [600.0]))
+    missed = targets(_batch_results([100.0], [499.0], [600.0]))
+
+    assert "- met    end to end >= 5x naive (redis)" in met
+    assert "- MISSED end to end >= 5x naive (redis)" in missed
