@@ -70,10 +70,6 @@ class System:
         elif self.frameworks:
             stack.procfile_path = FRAMEWORKS_PROCFILE
             stack.env["FRAMEWORKS_API_KEY"] = secrets.token_urlsafe(24)
-            # The count most favourable to the ceiling: of 2, 4 and 8 threads per process
-            # storing rows the fastest here, and 8 beat 16 and 64 storing nothing (round 16
-            # of docs/performance.md). hookrelay's 64 are not the frameworks' choice.
-            stack.env["WORKER_CONCURRENCY"] = "8"
         else:
             # The load is one key of one workspace as fast as it goes, which the shipped
             # ingest limits (500/s per key, 1,000/s per workspace, in each web process) exist
