@@ -265,7 +265,7 @@ def targets(results: Results) -> list[str]:
         ),
         (
             "0 lost",
-            all(r.get(k, 0) == 0 for s in results.systems for r in results.runs[s] for k in LOST),
+            all(r[k] == 0 for s in results.systems for r in results.runs[s] for k in LOST),
         ),
         ("batch ingest >= 1,500 items/s (redis)", median(hr, "batch_items_s") >= 1500),
         ("single ingest >= 1.5x naive", ratio_of("single_rps") >= 1.5),

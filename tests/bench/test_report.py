@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from bench.phases import _pooled
-from bench.report import Results, batch_ceiling, single_send_cpu, single_send_floor, targets
+from bench.report import (
+    LOST,
+    Results,
+    batch_ceiling,
+    single_send_cpu,
+    single_send_floor,
+    targets,
+)
 
 
 def _results(naive_single_per_s: float) -> Results:
@@ -92,6 +99,7 @@ def _batch_results(naive: list[float], hookrelay: list[float], frameworks: list[
     other = {"e2e_per_s": 1.0, "turns_e2e_single_per_s": 1.0, "batch_items_s": 1.0}
     other |= {"single_rps": 1.0, "turns_single_cpu_ms": 1.0, "turns_single_rps_core": 1.0}
     other |= {"latency_p50_ms": 1.0, "latency_p99_ms": 1.0}
+    other |= dict.fromkeys(LOST, 0.0)
     growth = {"batch_items_s": 1.0, "single_rps": 1.0, "single_p50_ms": 1.0, "get_rps": 1.0}
     growth |= {"list_ms": 1.0, "pass_ms": 1.0, "worker_rss_mb": 1.0}
 
